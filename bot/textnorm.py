@@ -1,0 +1,74 @@
+"""Text normalisation shared by the knowledge loader, the matcher and the validators."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Apostrophes and quotes people (and the article, which writes U+02BC) use interchangeably.
+_APOSTROPHES = "\u02bc\u2019\u2018\u0060\u00b4\u2032\u02b9\u02bb\u02bd\uff07"
+_QUOTES = "\u201c\u201d\u201e\u201f\u00ab\u00bb\u2033\uff02"
+_QUOTE_TABLE = str.maketrans({**{c: "'" for c in _APOSTROPHES}, **{c: '"' for c in _QUOTES}})
+
+_WHITESPACE = re.compile(r"\s+")
+_POSSESSIVE = re.compile(r"(?<=\w)'s\b")
+_NON_WORD = re.compile(r"[^\w]+|_+")
+
+
+def collapse_whitespace(text: str) -> str:
+    """Fold every run of whitespace into one space and strip the ends."""
+    return _WHITESPACE.sub(" ", text).strip()
+
+
+def unify_quotes(text: str) -> str:
+    """Map typographic apostrophes and quotes to their ASCII forms."""
+    return text.translate(_QUOTE_TABLE)
+
+
+def normalise_for_quote_check(text: str) -> str:
+    """The only normalisation allowed between a cited quote and the article: whitespace."""
+    return collapse_whitespace(unicodedata.normalize("NFC", text))
+
+
+def strip_control_characters(text: str) -> str:
+    """Replace control and format characters (zero-width joiners, bidi marks...) by spaces."""
+    return "".join(" " if unicodedata.category(ch) in {"Cc", "Cf"} else ch for ch in text)
+
+
+def normalise(text: str) -> str:
+    """Lower-cased words only: NFKC, unified quotes, no possessive 's, no punctuation."""
+    text = unicodedata.normalize("NFKC", text)
+    text = strip_control_characters(text).casefold()
+    text = unify_quotes(text)
+    text = _POSSESSIVE.sub("", text)
+    text = text.replace("'", "")
+    text = _NON_WORD.sub(" ", text)
+    return collapse_whitespace(text)
+
+
+def tokenize(text: str) -> list[str]:
+    """Split normalised text into word tokens."""
+    return normalise(text).split()
+
+
+_WORD = re.compile(r"\w+")
+_SENTENCE_END = re.compile(r"[.!?:;\n]\s*$")
+
+
+def capitalised_words(text: str) -> frozenset[str]:
+    """Normalised words written like names: capitalised mid-sentence, or in capitals (EU)."""
+    text = unicodedata.normalize("NFKC", text)
+    found: set[str] = set()
+    for match in _WORD.finditer(text):
+        word = match.group()
+        if not word[0].isupper():
+            continue
+        sentence_start = match.start() == 0 or _SENTENCE_END.search(text[: match.start()])
+        if not sentence_start or (len(word) >= 2 and word.isupper()):
+            found.add(normalise(word))
+    return frozenset(found)
+
+
+def uses_capitals(text: str) -> bool:
+    """Whether the writer capitalises at all (many people type in lower case only)."""
+    return any(ch.isupper() for ch in text)
