@@ -1,0 +1,328 @@
+"""Match a question to a knowledge-base entry: answer it, suggest a few, or decline."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Literal
+
+from rapidfuzz import fuzz, process
+from rapidfuzz.distance import OSA
+
+from bot.knowledge import Knowledge
+from bot.textnorm import capitalised_words, tokenize, uses_capitals
+
+Status = Literal["answered", "suggest", "unknown"]
+
+# Function words: they say nothing about *what* is asked.
+FUNCTION_WORDS = frozenset(
+    """
+    a about above after again against all also am an and any anybody anyone anything are
+    as at be because been before being below between both but by can could did do does doing
+    done down during each either else even ever every few for from further get gets getting
+    got had has have having he her here hers herself him himself his i if in into is it its
+    itself just let lets like me might mine more most much must my myself no nor not now of
+    off on once only or other others our ours ourselves out over own per please same she
+    should so some such than that thats the their theirs them themselves then there these
+    they this those through to too under until up upon us very was we were what whats which
+    while whom whose will with within without would yet you your yours yourself yourselves
+    im ive id youre dont doesnt didnt isnt arent wasnt werent cant couldnt wouldnt shouldnt
+    wont hasnt havent hadnt theyre theres heres wheres whos hows u ur r ya
+    """.split()
+)
+# Conversational filler: dropped so that a long chatty question does not lose to its own
+# padding, but kept when a question has nothing else ("help", "what do you know?").
+FILLER_WORDS = frozenset(
+    """
+    hi hey hello hiya yo ok okay oh ah um uh hmm well anyway btw fyi lol pls plz thanks
+    thank thx cheers sorry excuse dear bot guys folks friend mate q quick
+    tell told telling say says said saying know knew known knows knowing think thinks
+    thought want wanted wonder wondering wondered curious question questions ask
+    asking asked explain explained explaining describe understand understood understanding
+    mean means meant meaning actually really exactly basically quickly briefly
+    simply kind sort maybe perhaps probably something somebody someone thing things
+    stuff bit little lot lots way ways happen happened happening happens going gonna wanna
+    gotta read reading saw seen see heard hear hearing recently lately today yesterday
+    currently yeah yes sure right correct help give show find detail details info
+    information regarding concerning re according mentioned mention mentions talked talk
+    talking discuss discussed dumb silly stupid guy behind exact precisely
+    """.split()
+)
+# Question words carry intent ("when" vs "where" was it published) but are weak evidence.
+QUESTION_WORDS = frozenset({"who", "when", "where", "why", "how", "whether"})
+
+
+@dataclass(frozen=True)
+class MatchParams:
+    """Scoring constants; each chosen by measurement with `python -m bot eval` (tuning part)."""
+
+    # Score (0-100) at or above which the best entry is answered outright.
+    answer_threshold: float = 62.0
+    # ...provided it leads the next-best entry by at least this much.
+    answer_margin: float = 6.0
+    # Score at or above which an entry is offered as "did you mean".
+    suggest_threshold: float = 40.0
+    # A word found only in an entry's answer or quotes, not in its phrasings, counts this much.
+    answer_credit: float = 0.6
+    # Weight of a word the knowledge base has never seen, relative to the rarest known word.
+    # Such words (Xi, Istanbul, Georgia, EU...) are what makes a near-topic trap off-topic.
+    unknown_weight: float = 1.0
+    # ...times this when the asker capitalises words but left this one in lower case: names
+    # (the usual trap) are capitalised, paraphrase padding ("hold", "deal") is not.
+    lowercase_unknown_factor: float = 0.5
+    # Weight of question words relative to their rarity weight.
+    question_word_weight: float = 0.35
+    # Exponent on coverage: how hard uncovered query words pull the score down.
+    coverage_power: float = 1.5
+    # Share of the score that comes from coverage alone; the rest from phrasing similarity.
+    coverage_share: float = 0.55
+    # Shortest misspelt word that is corrected to a known one, and how close it must be.
+    typo_min_length: int = 4
+    # Entries scored in full (phrasing similarity) after the cheap coverage pass.
+    rescore_top: int = 12
+    max_suggestions: int = 3
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An entry with its score for one question."""
+
+    entry_id: str
+    score: float
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    """What the matcher decided for one question."""
+
+    status: Status
+    question: str
+    entry_id: str | None
+    score: float
+    candidates: tuple[Candidate, ...] = field(default=())
+
+    @property
+    def suggestions(self) -> tuple[str, ...]:
+        if self.status != "suggest":
+            return ()
+        return tuple(c.entry_id for c in self.candidates)
+
+
+def stem(word: str) -> str:
+    """A deliberately tiny English suffix stripper (plural, -ing, -ed), applied to both sides."""
+    if len(word) <= 3 or not word.isalpha():
+        return word
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith("ing") and len(word) > 5:
+        base = word[:-3]
+        return base[:-1] if len(base) > 2 and base[-1] == base[-2] and base[-1] not in "ls" else base
+    if word.endswith("ed") and len(word) > 4:
+        base = word[:-2]
+        if base.endswith("i"):
+            return base[:-1] + "y"
+        return base[:-1] if len(base) > 2 and base[-1] == base[-2] and base[-1] not in "ls" else base
+    if word.endswith("es") and word[-3] in "sxz" and len(word) > 4:
+        return word[:-2]
+    if word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    if word.endswith("e") and len(word) > 4:
+        return word[:-1]
+    return word
+
+
+class _Analyzer:
+    """Turns text into content terms: typo correction, aliases, stop words, stemming."""
+
+    def __init__(self, knowledge: Knowledge, params: MatchParams) -> None:
+        self._params = params
+        self._phrases: dict[tuple[str, ...], str] = {}
+        for canonical, variants in knowledge.aliases.items():
+            target = "_".join(tokenize(canonical))
+            for variant in (canonical, *variants):
+                words = tuple(tokenize(variant))
+                if words:
+                    self._phrases[words] = target
+        self._longest = max((len(p) for p in self._phrases), default=1)
+        vocabulary: set[str] = {w for phrase in self._phrases for w in phrase}
+        for entry in knowledge.entries:
+            for text in (*entry.questions, entry.answer):
+                vocabulary.update(tokenize(text))
+        for fact in knowledge.facts.values():
+            vocabulary.update(tokenize(fact.quote))
+        self.vocabulary = frozenset(vocabulary)
+        self._correction_targets = sorted(w for w in vocabulary if len(w) >= params.typo_min_length - 1)
+        self.correct = lru_cache(maxsize=8192)(self._correct)
+
+    def _correct(self, word: str) -> str:
+        if (
+            word in self.vocabulary
+            or word in FUNCTION_WORDS
+            or word in FILLER_WORDS
+            or len(word) < self._params.typo_min_length
+            or not word.isalpha()
+        ):
+            return word
+        # One slip (a transposition counts as one) in short words, two in longer ones.
+        max_edits = 1 if len(word) <= 6 else 2
+        found = process.extractOne(
+            word, self._correction_targets, scorer=OSA.distance, score_cutoff=max_edits
+        )
+        return found[0] if found else word
+
+    def terms(self, text: str) -> list[str]:
+        words = [self.correct(w) for w in tokenize(text)]
+        out: list[str] = []
+        i = 0
+        while i < len(words):
+            for size in range(min(self._longest, len(words) - i), 0, -1):
+                target = self._phrases.get(tuple(words[i : i + size]))
+                if target is not None:
+                    out.append(target)
+                    i += size
+                    break
+            else:
+                word = words[i]
+                i += 1
+                if word not in FUNCTION_WORDS:
+                    keep = "_" in word or word in QUESTION_WORDS
+                    out.append(word if keep else stem(word))
+        content = [t for t in out if t not in FILLER_WORDS]
+        if any(t not in QUESTION_WORDS for t in content):
+            out = content
+        return list(dict.fromkeys(out))
+
+
+@dataclass(frozen=True)
+class _Phrasing:
+    terms: frozenset[str]
+    text: str
+    norm: float
+
+
+class Matcher:
+    """Prepared once per knowledge version; `match` is then cheap and thread-safe."""
+
+    def __init__(self, knowledge: Knowledge, params: MatchParams | None = None) -> None:
+        self.knowledge = knowledge
+        self.params = params or MatchParams()
+        self._analyzer = _Analyzer(knowledge, self.params)
+        self._ids = [e.id for e in knowledge.entries]
+        question_terms: list[frozenset[str]] = []
+        answer_terms: list[frozenset[str]] = []
+        phrasings: list[list[list[str]]] = []
+        for entry in knowledge.entries:
+            per_question = [self._analyzer.terms(q) for q in entry.questions]
+            q_terms = frozenset(t for terms in per_question for t in terms)
+            cited = " ".join(knowledge.facts[f].quote for f in entry.facts if f in knowledge.facts)
+            a_terms = frozenset(self._analyzer.terms(f"{entry.answer} {cited}")) - q_terms
+            question_terms.append(q_terms)
+            answer_terms.append(a_terms)
+            phrasings.append(per_question)
+        count = len(self._ids)
+        document_frequency: dict[str, int] = {}
+        for q_terms, a_terms in zip(question_terms, answer_terms, strict=True):
+            for term in q_terms | a_terms:
+                document_frequency[term] = document_frequency.get(term, 0) + 1
+        self._idf = {t: math.log(1.0 + count / df) for t, df in document_frequency.items()}
+        self._unknown = self.params.unknown_weight * math.log(1.0 + count)
+        self._question_terms = question_terms
+        self._answer_terms = answer_terms
+        self._phrasings: list[list[_Phrasing]] = [
+            [self._phrasing(terms) for terms in per_question if terms] for per_question in phrasings
+        ]
+        self._by_question: dict[str, list[int]] = {}
+        self._by_answer: dict[str, list[int]] = {}
+        for index, (q_terms, a_terms) in enumerate(zip(question_terms, answer_terms, strict=True)):
+            for term in q_terms:
+                self._by_question.setdefault(term, []).append(index)
+            for term in a_terms:
+                self._by_answer.setdefault(term, []).append(index)
+
+    def _weight(self, term: str, lowered: frozenset[str] = frozenset()) -> float:
+        weight = self._idf.get(term)
+        if weight is None:
+            weight = self._unknown
+            if term in lowered:
+                weight *= self.params.lowercase_unknown_factor
+        if term in QUESTION_WORDS:
+            weight *= self.params.question_word_weight
+        return weight
+
+    def _lowercase_unknowns(self, question: str, terms: Sequence[str]) -> frozenset[str]:
+        """Unknown terms the asker left in lower case although they capitalise names."""
+        if not uses_capitals(question):
+            return frozenset()
+        names = {stem(w) for w in capitalised_words(question)} | capitalised_words(question)
+        return frozenset(t for t in terms if t not in self._idf and t not in names)
+
+    def _phrasing(self, terms: Sequence[str]) -> _Phrasing:
+        norm = math.sqrt(sum(self._weight(t) ** 2 for t in terms))
+        return _Phrasing(frozenset(terms), " ".join(sorted(terms)), norm)
+
+    def terms(self, text: str) -> list[str]:
+        """The content terms the matcher sees in a text (for diagnostics and tests)."""
+        return self._analyzer.terms(text)
+
+    def rank(self, question: str, limit: int = 5) -> list[Candidate]:
+        """The best entries for a question with their scores (0-100), best first."""
+        terms = self._analyzer.terms(question)
+        if not terms:
+            return []
+        p = self.params
+        lowered = self._lowercase_unknowns(question, terms)
+        weights = {t: self._weight(t, lowered) for t in terms}
+        total = sum(weights.values())
+        credit: dict[int, float] = {}
+        for term, weight in weights.items():
+            for index in self._by_question.get(term, ()):
+                credit[index] = credit.get(index, 0.0) + weight
+            for index in self._by_answer.get(term, ()):
+                credit[index] = credit.get(index, 0.0) + weight * p.answer_credit
+        if not credit:
+            return []
+        shortlist = sorted(credit, key=credit.__getitem__, reverse=True)[: p.rescore_top]
+        query_set = frozenset(terms)
+        query_norm = math.sqrt(sum(w * w for w in weights.values()))
+        query_text = " ".join(sorted(terms))
+        scored: list[Candidate] = []
+        for index in shortlist:
+            coverage = credit[index] / total
+            similarity = 0.0
+            for phrasing in self._phrasings[index]:
+                shared = query_set & phrasing.terms
+                if shared:
+                    cosine = sum(weights[t] ** 2 for t in shared) / (query_norm * phrasing.norm)
+                    similarity = max(similarity, cosine)
+            fuzzy = process.extractOne(
+                query_text, [ph.text for ph in self._phrasings[index]], scorer=fuzz.token_sort_ratio
+            )
+            if fuzzy is not None:
+                similarity = max(similarity, fuzzy[1] / 100.0 * coverage)
+            score = 100.0 * coverage**p.coverage_power * (
+                p.coverage_share + (1.0 - p.coverage_share) * similarity
+            )
+            scored.append(Candidate(self._ids[index], round(score, 2)))
+        scored.sort(key=lambda c: c.score, reverse=True)
+        return scored[:limit]
+
+    def match(self, question: str) -> MatchResult:
+        """Decide whether to answer, suggest or decline, from the ranked candidates."""
+        p = self.params
+        ranked = self.rank(question, limit=max(p.max_suggestions, 2))
+        if not ranked or ranked[0].score < p.suggest_threshold:
+            best = ranked[0].score if ranked else 0.0
+            return MatchResult("unknown", question, None, best, tuple(ranked))
+        top = ranked[0]
+        runner_up = ranked[1].score if len(ranked) > 1 else 0.0
+        if top.score >= p.answer_threshold and top.score - runner_up >= p.answer_margin:
+            return MatchResult("answered", question, top.entry_id, top.score, tuple(ranked))
+        plausible = tuple(c for c in ranked if c.score >= p.suggest_threshold)[: p.max_suggestions]
+        return MatchResult("suggest", question, top.entry_id, top.score, plausible)
+
+
+def rank_many(matcher: Matcher, questions: Iterable[str]) -> list[MatchResult]:
+    """Match a batch of questions with one prepared matcher."""
+    return [matcher.match(q) for q in questions]

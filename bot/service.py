@@ -1,0 +1,125 @@
+"""One loaded knowledge version with its matcher, and atomic reloads that never half-apply."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.answers import Answer, answer_entry, answer_question
+from bot.knowledge import DEFAULT_KNOWLEDGE_DIR, Knowledge, Problem, load_knowledge
+from bot.matcher import Matcher
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A validated knowledge base and the matcher prepared for it; never changes."""
+
+    knowledge: Knowledge
+    matcher: Matcher
+    warnings: tuple[Problem, ...]
+
+    @property
+    def version(self) -> str:
+        return self.knowledge.version
+
+    def answer(self, question: str) -> Answer:
+        return answer_question(self.knowledge, self.matcher, question)
+
+    def answer_entry(self, entry_id: str, question: str | None = None) -> Answer | None:
+        """The answer of one entry by id, or None if this version has no such entry."""
+        if not self.knowledge.has_entry(entry_id):
+            return None
+        entry = self.knowledge.entry(entry_id)
+        return answer_entry(self.knowledge, entry_id, question or entry.questions[0])
+
+
+def routing_warnings(knowledge: Knowledge, matcher: Matcher) -> list[Problem]:
+    """Phrasings the matcher would send to another entry: they collide and need rewording."""
+    problems = []
+    for entry in knowledge.entries:
+        for question in entry.questions:
+            ranked = matcher.rank(question, limit=2)
+            if ranked and ranked[0].entry_id != entry.id:
+                own = next((c.score for c in ranked if c.entry_id == entry.id), None)
+                if own is None or ranked[0].score > own:
+                    problems.append(
+                        Problem(
+                            "qa.yaml",
+                            entry.id,
+                            "questions",
+                            f"{question!r} is matched to {ranked[0].entry_id!r} instead",
+                        )
+                    )
+    return problems
+
+
+def load_snapshot(directory: Path | str = DEFAULT_KNOWLEDGE_DIR) -> Snapshot:
+    """Load, validate and prepare; raise KnowledgeError and change nothing if invalid."""
+    knowledge = load_knowledge(directory)
+    matcher = Matcher(knowledge)
+    warnings = (*knowledge.warnings, *routing_warnings(knowledge, matcher))
+    return Snapshot(knowledge, matcher, warnings)
+
+
+@dataclass(frozen=True)
+class ReloadReport:
+    """What a successful reload changed."""
+
+    old_version: str
+    new_version: str
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+    changed: tuple[str, ...]
+    warnings: tuple[Problem, ...]
+
+    @property
+    def unchanged(self) -> bool:
+        return self.old_version == self.new_version
+
+
+class KnowledgeHolder:
+    """Holds the current snapshot; readers take one reference and keep a consistent view."""
+
+    def __init__(self, directory: Path | str, snapshot: Snapshot | None = None) -> None:
+        self.directory = Path(directory)
+        self._snapshot = snapshot if snapshot is not None else load_snapshot(self.directory)
+        self._reload_lock = threading.Lock()
+
+    @property
+    def current(self) -> Snapshot:
+        return self._snapshot
+
+    def reload(self) -> ReloadReport:
+        """Re-read the directory; swap in the new version only if it is entirely valid."""
+        with self._reload_lock:
+            old = self._snapshot
+            new = load_snapshot(self.directory)  # raises KnowledgeError: old keeps serving
+            self._snapshot = new  # one reference assignment: readers see old or new, whole
+        return diff_snapshots(old, new)
+
+
+def diff_snapshots(old: Snapshot, new: Snapshot) -> ReloadReport:
+    """Entries added, removed and changed between two versions."""
+    before = {e.id: e for e in old.knowledge.entries}
+    after = {e.id: e for e in new.knowledge.entries}
+
+    def cited(knowledge: Knowledge, entry_id: str) -> tuple[object, ...]:
+        entry = knowledge.entry(entry_id)
+        return (entry, tuple(knowledge.facts.get(f) for f in entry.facts))
+
+    changed = tuple(
+        sorted(
+            eid
+            for eid in before.keys() & after.keys()
+            if cited(old.knowledge, eid) != cited(new.knowledge, eid)
+        )
+    )
+    return ReloadReport(
+        old_version=old.version,
+        new_version=new.version,
+        added=tuple(sorted(after.keys() - before.keys())),
+        removed=tuple(sorted(before.keys() - after.keys())),
+        changed=changed,
+        warnings=new.warnings,
+    )
