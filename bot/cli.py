@@ -1,0 +1,134 @@
+"""Command line: console chat, one-shot and batch answers, knowledge check, eval, bench, run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+from bot.answers import Answer, answer_to_json, render_plain
+from bot.config import ConfigError, Settings, load_settings
+from bot.knowledge import KnowledgeError
+from bot.service import Snapshot, load_snapshot
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+
+def _snapshot_or_report(settings: Settings, err: TextIO) -> Snapshot | None:
+    try:
+        return load_snapshot(settings.knowledge_dir)
+    except KnowledgeError as exc:
+        print(f"The knowledge base in {settings.knowledge_dir} is invalid:", file=err)
+        for problem in exc.problems:
+            print(f"  error: {problem}", file=err)
+        return None
+
+
+def run_chat(snapshot: Snapshot, stdin: TextIO, stdout: TextIO) -> int:
+    """Interactive console chat; a number picks one of the last "did you mean" choices."""
+    interactive = stdin.isatty()
+    print(snapshot.knowledge.messages["greeting"], file=stdout)
+    for topic in snapshot.knowledge.topics:
+        print(f"  - {topic.title}", file=stdout)
+    print("(Type a question; a number picks a suggestion; 'quit' or Ctrl-D ends.)\n", file=stdout)
+    choices: tuple[str, ...] = ()
+    while True:
+        if interactive:
+            print("you> ", end="", file=stdout, flush=True)
+        line = stdin.readline()
+        if not line:
+            return EXIT_OK
+        text = line.strip()
+        if text.lower() in {"quit", "exit", "/quit", "/exit"}:
+            return EXIT_OK
+        answer: Answer | None = None
+        if text.isdigit() and choices and 1 <= int(text) <= len(choices):
+            answer = snapshot.answer_entry(choices[int(text) - 1])
+        if answer is None:
+            answer = snapshot.answer(text)
+        choices = tuple(s.entry_id for s in answer.suggestions)
+        print(f"bot> {render_plain(answer)}\n", file=stdout, flush=True)
+
+
+def run_ask(snapshot: Snapshot, questions: Sequence[str], as_json: bool, stdout: TextIO) -> int:
+    """Answer each question; JSON mode prints one object per line."""
+    for question in questions:
+        answer = snapshot.answer(question)
+        if as_json:
+            stdout.write(json.dumps(answer_to_json(answer), ensure_ascii=False) + "\n")
+        else:
+            stdout.write(render_plain(answer, numbered=False) + "\n\n")
+        stdout.flush()
+    return EXIT_OK
+
+
+def run_check(settings: Settings, stdout: TextIO, err: TextIO) -> int:
+    """Validate the knowledge base; non-zero exit when anything is wrong."""
+    snapshot = _snapshot_or_report(settings, err)
+    if snapshot is None:
+        return EXIT_FAILURE
+    knowledge = snapshot.knowledge
+    for problem in snapshot.warnings:
+        print(f"  warning: {problem}", file=stdout)
+    print(
+        f"OK: {len(knowledge.entries)} entries, {len(knowledge.facts)} facts, "
+        f"{len(knowledge.topics)} topics, {len(knowledge.aliases)} alias groups, "
+        f"{len(snapshot.warnings)} warnings; version {knowledge.version}",
+        file=stdout,
+    )
+    return EXIT_OK
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="talks-bot",
+        description="Answers questions about one Babel article on the March ceasefire talks.",
+    )
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("chat", help="console chat (the default without TELEGRAM_BOT_TOKEN)")
+    ask = sub.add_parser("ask", help="answer a question, or one question per stdin line")
+    ask.add_argument("--json", action="store_true", help="one JSON object per question")
+    ask.add_argument("question", nargs="*", help="the question (words are joined)")
+    sub.add_parser("check", help="validate the knowledge base")
+    ev = sub.add_parser("eval", help="accuracy on the tuning and held-out evaluation sets")
+    ev.add_argument("--show-tuning-failures", action="store_true")
+    bench = sub.add_parser("bench", help="matching latency and cold start")
+    bench.add_argument("--quick", action="store_true", help="fewer repetitions")
+    sub.add_parser("run", help="run the Telegram bot (needs TELEGRAM_BOT_TOKEN)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings(os.environ)
+    except ConfigError as exc:
+        print(f"Configuration error:\n{exc}", file=sys.stderr)
+        return EXIT_USAGE
+    command = args.command or ("run" if settings.has_token else "chat")
+    if command == "check":
+        return run_check(settings, sys.stdout, sys.stderr)
+    if command == "run":
+        from bot.telegram_app import run_bot  # the Telegram layer is only imported to run it
+
+        return run_bot(settings)
+    if command == "bench":
+        from bot.bench import run_benchmarks
+
+        return run_benchmarks(settings.knowledge_dir, quick=args.quick, out=sys.stdout)
+    snapshot = _snapshot_or_report(settings, sys.stderr)
+    if snapshot is None:
+        return EXIT_FAILURE
+    if command == "eval":
+        from bot.evaluation import run_evaluation
+
+        return run_evaluation(snapshot.matcher, sys.stdout, args.show_tuning_failures)
+    if command == "ask":
+        questions = [" ".join(args.question)] if args.question else sys.stdin.read().splitlines()
+        return run_ask(snapshot, questions, args.json, sys.stdout)
+    return run_chat(snapshot, sys.stdin, sys.stdout)
