@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -111,24 +112,29 @@ class MatchResult:
 
 
 def stem(word: str) -> str:
-    """A deliberately tiny English suffix stripper (plural, -ing, -ed), applied to both sides."""
+    """A deliberately tiny English suffix stripper, applied alike to questions and phrasings.
+
+    Idempotent where it matters: negotiate, negotiates, negotiated, negotiating -> negotiat.
+    """
     if len(word) <= 3 or not word.isalpha():
         return word
     if word.endswith("ies") and len(word) > 4:
-        return word[:-3] + "y"
+        word = word[:-3] + "y"
+    elif word.endswith(("sses", "shes", "ches", "xes", "zes")):
+        word = word[:-2]
+    elif word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        word = word[:-1]
     if word.endswith("ing") and len(word) > 5:
-        base = word[:-3]
-        return base[:-1] if len(base) > 2 and base[-1] == base[-2] and base[-1] not in "ls" else base
-    if word.endswith("ed") and len(word) > 4:
-        base = word[:-2]
-        if base.endswith("i"):
-            return base[:-1] + "y"
-        return base[:-1] if len(base) > 2 and base[-1] == base[-2] and base[-1] not in "ls" else base
-    if word.endswith("es") and word[-3] in "sxz" and len(word) > 4:
-        return word[:-2]
-    if word.endswith("s") and not word.endswith(("ss", "us", "is")):
-        return word[:-1]
+        word = _undouble(word[:-3])
+    elif word.endswith("ed") and len(word) > 4:
+        word = word[:-3] + "y" if word.endswith("ied") else _undouble(word[:-2])
     if word.endswith("e") and len(word) > 4:
+        word = word[:-1]
+    return word
+
+
+def _undouble(word: str) -> str:
+    if len(word) > 2 and word[-1] == word[-2] and word[-1] not in "lsz":
         return word[:-1]
     return word
 
@@ -142,10 +148,11 @@ class _Analyzer:
         for canonical, variants in knowledge.aliases.items():
             target = "_".join(tokenize(canonical))
             for variant in (canonical, *variants):
-                words = tuple(tokenize(variant))
+                words = tuple(stem(w) for w in tokenize(variant))
                 if words:
                     self._phrases[words] = target
         self._longest = max((len(p) for p in self._phrases), default=1)
+        self._phrase_starts = frozenset(p[0] for p in self._phrases)
         vocabulary: set[str] = {w for phrase in self._phrases for w in phrase}
         for entry in knowledge.entries:
             for text in (*entry.questions, entry.answer):
@@ -153,7 +160,11 @@ class _Analyzer:
         for fact in knowledge.facts.values():
             vocabulary.update(tokenize(fact.quote))
         self.vocabulary = frozenset(vocabulary)
-        self._correction_targets = sorted(w for w in vocabulary if len(w) >= params.typo_min_length - 1)
+        # Correction candidates by length: a word within two edits is within two letters' length.
+        self._targets_by_length: dict[int, list[str]] = {}
+        for word in sorted(vocabulary):
+            if len(word) >= params.typo_min_length - 1 and word.isalpha():
+                self._targets_by_length.setdefault(len(word), []).append(word)
         self.correct = lru_cache(maxsize=8192)(self._correct)
 
     def _correct(self, word: str) -> str:
@@ -167,28 +178,36 @@ class _Analyzer:
             return word
         # One slip (a transposition counts as one) in short words, two in longer ones.
         max_edits = 1 if len(word) <= 6 else 2
-        found = process.extractOne(
-            word, self._correction_targets, scorer=OSA.distance, score_cutoff=max_edits
-        )
-        return found[0] if found else word
+        best: tuple[int, str] | None = None
+        for length in range(len(word) - max_edits, len(word) + max_edits + 1):
+            found = process.extractOne(
+                word, self._targets_by_length.get(length, ()), scorer=OSA.distance, score_cutoff=max_edits
+            )
+            if found is not None and (best is None or found[1] < best[0]):
+                best = (int(found[1]), found[0])
+        return best[1] if best else word
 
-    def terms(self, text: str) -> list[str]:
-        words = [self.correct(w) for w in tokenize(text)]
+    def terms(self, text: str, *, correct_typos: bool = True) -> list[str]:
+        words = tokenize(text)
+        if correct_typos:  # the knowledge base's own words are the vocabulary: no correction
+            words = [self.correct(w) for w in words]
+        stems = [stem(w) for w in words]
         out: list[str] = []
         i = 0
         while i < len(words):
-            for size in range(min(self._longest, len(words) - i), 0, -1):
-                target = self._phrases.get(tuple(words[i : i + size]))
+            # Longest alias phrase first ("nato chief" before "nato"), compared on stems.
+            longest = min(self._longest, len(words) - i) if stems[i] in self._phrase_starts else 0
+            for size in range(longest, 0, -1):
+                target = self._phrases.get(tuple(stems[i : i + size]))
                 if target is not None:
                     out.append(target)
                     i += size
                     break
             else:
                 word = words[i]
-                i += 1
                 if word not in FUNCTION_WORDS:
-                    keep = "_" in word or word in QUESTION_WORDS
-                    out.append(word if keep else stem(word))
+                    out.append(word if word in QUESTION_WORDS else stems[i])
+                i += 1
         content = [t for t in out if t not in FILLER_WORDS]
         if any(t not in QUESTION_WORDS for t in content):
             out = content
@@ -214,10 +233,13 @@ class Matcher:
         answer_terms: list[frozenset[str]] = []
         phrasings: list[list[list[str]]] = []
         for entry in knowledge.entries:
-            per_question = [self._analyzer.terms(q) for q in entry.questions]
+            per_question = [self._analyzer.terms(q, correct_typos=False) for q in entry.questions]
             q_terms = frozenset(t for terms in per_question for t in terms)
             cited = " ".join(knowledge.facts[f].quote for f in entry.facts if f in knowledge.facts)
-            a_terms = frozenset(self._analyzer.terms(f"{entry.answer} {cited}")) - q_terms
+            a_terms = (
+                frozenset(self._analyzer.terms(f"{entry.answer} {cited}", correct_typos=False))
+                - q_terms
+            )
             question_terms.append(q_terms)
             answer_terms.append(a_terms)
             phrasings.append(per_question)
@@ -233,6 +255,8 @@ class Matcher:
         self._phrasings: list[list[_Phrasing]] = [
             [self._phrasing(terms) for terms in per_question if terms] for per_question in phrasings
         ]
+        # Terms in more entries than this do not generate candidates (see rank()).
+        self._selective_df = max(64, count // 20)
         self._by_question: dict[str, list[int]] = {}
         self._by_answer: dict[str, list[int]] = {}
         for index, (q_terms, a_terms) in enumerate(zip(question_terms, answer_terms, strict=True)):
@@ -258,6 +282,17 @@ class Matcher:
         names = {stem(w) for w in capitalised_words(question)} | capitalised_words(question)
         return frozenset(t for t in terms if t not in self._idf and t not in names)
 
+    def _document_frequency(self, term: str) -> int:
+        return len(self._by_question.get(term, ())) + len(self._by_answer.get(term, ()))
+
+    def _credit(self, index: int, weights: dict[str, float]) -> float:
+        q_terms, a_terms = self._question_terms[index], self._answer_terms[index]
+        answer_credit = self.params.answer_credit
+        return sum(
+            w if t in q_terms else w * answer_credit if t in a_terms else 0.0
+            for t, w in weights.items()
+        )
+
     def _phrasing(self, terms: Sequence[str]) -> _Phrasing:
         norm = math.sqrt(sum(self._weight(t) ** 2 for t in terms))
         return _Phrasing(frozenset(terms), " ".join(sorted(terms)), norm)
@@ -275,15 +310,22 @@ class Matcher:
         lowered = self._lowercase_unknowns(question, terms)
         weights = {t: self._weight(t, lowered) for t in terms}
         total = sum(weights.values())
-        credit: dict[int, float] = {}
-        for term, weight in weights.items():
+        # Candidates come from the rarer terms: a word in most entries (long posting list)
+        # barely moves any score, and skipping it keeps large bases fast. Exact coverage over
+        # all terms is then computed for the pooled candidates only.
+        selective = [t for t in terms if self._document_frequency(t) <= self._selective_df]
+        partial: dict[int, float] = {}
+        for term in selective or terms:
+            weight = weights[term]
             for index in self._by_question.get(term, ()):
-                credit[index] = credit.get(index, 0.0) + weight
+                partial[index] = partial.get(index, 0.0) + weight
             for index in self._by_answer.get(term, ()):
-                credit[index] = credit.get(index, 0.0) + weight * p.answer_credit
-        if not credit:
+                partial[index] = partial.get(index, 0.0) + weight * p.answer_credit
+        if not partial:
             return []
-        shortlist = sorted(credit, key=credit.__getitem__, reverse=True)[: p.rescore_top]
+        pool = heapq.nlargest(p.rescore_top * 4, partial, key=partial.__getitem__)
+        credit = {index: self._credit(index, weights) for index in pool}
+        shortlist = heapq.nlargest(p.rescore_top, pool, key=credit.__getitem__)
         query_set = frozenset(terms)
         query_norm = math.sqrt(sum(w * w for w in weights.values()))
         query_text = " ".join(sorted(terms))
@@ -301,8 +343,10 @@ class Matcher:
             )
             if fuzzy is not None:
                 similarity = max(similarity, fuzzy[1] / 100.0 * coverage)
-            score = 100.0 * coverage**p.coverage_power * (
-                p.coverage_share + (1.0 - p.coverage_share) * similarity
+            score = (
+                100.0
+                * coverage**p.coverage_power
+                * (p.coverage_share + (1.0 - p.coverage_share) * similarity)
             )
             scored.append(Candidate(self._ids[index], round(score, 2)))
         scored.sort(key=lambda c: c.score, reverse=True)

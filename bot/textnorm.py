@@ -32,6 +32,8 @@ def normalise_for_quote_check(text: str) -> str:
 
 def strip_control_characters(text: str) -> str:
     """Replace control and format characters (zero-width joiners, bidi marks...) by spaces."""
+    if text.isprintable():  # the usual case, checked in C
+        return text
     return "".join(" " if unicodedata.category(ch) in {"Cc", "Cf"} else ch for ch in text)
 
 
