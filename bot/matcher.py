@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -21,7 +22,7 @@ Status = Literal["answered", "suggest", "unknown"]
 FUNCTION_WORDS = frozenset(
     """
     a about above after again against all also am an and any anybody anyone anything are
-    as at be because been before being below between both but by can could did do does doing
+    as at be because been being below between both but by can could did do does doing
     done down during each either else even ever every few for from further get gets getting
     got had has have having he her here hers herself him himself his i if in into is it its
     itself just let lets like me might mine more most much must my myself no nor not now of
@@ -30,7 +31,9 @@ FUNCTION_WORDS = frozenset(
     they this those through to too under until up upon us very was we were what whats which
     while whom whose will with within without would yet you your yours yourself yourselves
     im ive id youre dont doesnt didnt isnt arent wasnt werent cant couldnt wouldnt shouldnt
-    wont hasnt havent hadnt theyre theres heres wheres whos hows u ur r ya
+    wont hasnt havent hadnt theyre theres heres wheres whos hows u ur r ya n w wat wats
+    abt bc cuz coz tho tbh imo idk smth sth pls plz thx ty kinda sorta gonna wanna gotta
+    ppl hes shes its whats
     """.split()
 )
 # Conversational filler: dropped so that a long chatty question does not lose to its own
@@ -77,10 +80,20 @@ class MatchParams:
     question_word_weight: float = 0.35
     # Exponent on coverage: how hard uncovered query words pull the score down.
     coverage_power: float = 1.5
-    # Share of the score that comes from coverage alone; the rest from phrasing similarity.
+    # Share of the score that comes from coverage alone; the rest from phrasing closeness.
     coverage_share: float = 0.55
+    # Share of phrasing closeness from rapidfuzz's token_sort_ratio; the rest is the
+    # weighted cosine between the question and the entry's nearest phrasing.
+    fuzzy_share: float = 0.2
     # Shortest misspelt word that is corrected to a known one, and how close it must be.
     typo_min_length: int = 4
+    # Words up to this length are corrected only towards names of the article.
+    short_word_length: int = 5
+    # A sentence of a multi-sentence message competes with the whole message at this
+    # discount, and only with at least this many content terms ("what did rutte say" alone
+    # must not outvote the actual question beside it).
+    sentence_discount: float = 0.9
+    sentence_min_terms: int = 2
     # Entries scored in full (phrasing similarity) after the cheap coverage pass.
     rescore_top: int = 12
     max_suggestions: int = 3
@@ -165,6 +178,11 @@ class _Analyzer:
         for word in sorted(vocabulary):
             if len(word) >= params.typo_min_length - 1 and word.isalpha():
                 self._targets_by_length.setdefault(len(word), []).append(word)
+        # Names the article writes with a capital (Rutte, Jeddah, Putin...). Short words are
+        # only corrected towards these: "start" must not become "state", but "rute" is Rutte.
+        self._names = frozenset(
+            w for w in capitalised_words(knowledge.article.text) if w.isalpha() and len(w) >= 3
+        )
         self.correct = lru_cache(maxsize=8192)(self._correct)
 
     def _correct(self, word: str) -> str:
@@ -176,13 +194,16 @@ class _Analyzer:
             or not word.isalpha()
         ):
             return word
-        # One slip (a transposition counts as one) in short words, two in longer ones.
-        max_edits = 1 if len(word) <= 6 else 2
+        # One slip (a transposition counts as one), two in long words. A short word is too
+        # likely a different real word ("start", "hello") unless it is close to a name.
+        max_edits = 1 if len(word) <= 8 else 2
+        short = len(word) <= self._params.short_word_length
         best: tuple[int, str] | None = None
         for length in range(len(word) - max_edits, len(word) + max_edits + 1):
-            found = process.extractOne(
-                word, self._targets_by_length.get(length, ()), scorer=OSA.distance, score_cutoff=max_edits
-            )
+            targets = self._targets_by_length.get(length, ())
+            if short:
+                targets = [t for t in targets if t in self._names]
+            found = process.extractOne(word, targets, scorer=OSA.distance, score_cutoff=max_edits)
             if found is not None and (best is None or found[1] < best[0]):
                 best = (int(found[1]), found[0])
         return best[1] if best else word
@@ -217,8 +238,18 @@ class _Analyzer:
 @dataclass(frozen=True)
 class _Phrasing:
     terms: frozenset[str]
+    weights: dict[str, float]
     text: str
     norm: float
+
+
+_SENTENCE_SPLIT = re.compile(r"(?<=[.!?;:])\s+|\n+")
+
+
+def _question_parts(question: str) -> list[str]:
+    """The whole question, then each of its sentences when it has more than one."""
+    parts = [p for p in _SENTENCE_SPLIT.split(question) if p.strip()]
+    return [question, *parts] if len(parts) > 1 else [question]
 
 
 class Matcher:
@@ -235,7 +266,11 @@ class Matcher:
         for entry in knowledge.entries:
             per_question = [self._analyzer.terms(q, correct_typos=False) for q in entry.questions]
             q_terms = frozenset(t for terms in per_question for t in terms)
-            cited = " ".join(knowledge.facts[f].quote for f in entry.facts if f in knowledge.facts)
+            # Curated wording only: the quotes' incidental words ("let me start from the other
+            # side") would pull unrelated questions ("when did the war start?") to an entry.
+            cited = " ".join(
+                knowledge.facts[f].statement for f in entry.facts if f in knowledge.facts
+            )
             a_terms = (
                 frozenset(self._analyzer.terms(f"{entry.answer} {cited}", correct_typos=False))
                 - q_terms
@@ -294,20 +329,39 @@ class Matcher:
         )
 
     def _phrasing(self, terms: Sequence[str]) -> _Phrasing:
-        norm = math.sqrt(sum(self._weight(t) ** 2 for t in terms))
-        return _Phrasing(frozenset(terms), " ".join(sorted(terms)), norm)
+        weights = {t: self._weight(t) for t in terms}
+        norm = math.sqrt(sum(w * w for w in weights.values()))
+        return _Phrasing(frozenset(terms), weights, " ".join(sorted(terms)), norm)
 
     def terms(self, text: str) -> list[str]:
         """The content terms the matcher sees in a text (for diagnostics and tests)."""
         return self._analyzer.terms(text)
 
     def rank(self, question: str, limit: int = 5) -> list[Candidate]:
-        """The best entries for a question with their scores (0-100), best first."""
-        terms = self._analyzer.terms(question)
-        if not terms:
+        """The best entries for a question with their scores (0-100), best first.
+
+        A chatty message often wraps one question in context ("I need it for school. Who
+        wrote the article?"), so each sentence is also scored on its own and every entry
+        keeps its best score.
+        """
+        best: dict[str, float] = {}
+        parts = _question_parts(question)
+        for number, part in enumerate(parts):
+            discount = 1.0 if number == 0 else self.params.sentence_discount
+            for candidate in self._rank_text(part, whole=number == 0):
+                score = round(candidate.score * discount, 2)
+                if score > best.get(candidate.entry_id, -1.0):
+                    best[candidate.entry_id] = score
+        ranked = sorted(best.items(), key=lambda item: item[1], reverse=True)[:limit]
+        return [Candidate(entry_id, score) for entry_id, score in ranked]
+
+    def _rank_text(self, text: str, *, whole: bool = True) -> list[Candidate]:
+        terms = self._analyzer.terms(text)
+        content = [t for t in terms if t not in QUESTION_WORDS]
+        if not terms or (not whole and len(content) < self.params.sentence_min_terms):
             return []
         p = self.params
-        lowered = self._lowercase_unknowns(question, terms)
+        lowered = self._lowercase_unknowns(text, terms)
         weights = {t: self._weight(t, lowered) for t in terms}
         total = sum(weights.values())
         # Candidates come from the rarer terms: a word in most entries (long posting list)
@@ -332,25 +386,30 @@ class Matcher:
         scored: list[Candidate] = []
         for index in shortlist:
             coverage = credit[index] / total
-            similarity = 0.0
+            # How closely the question resembles the entry's nearest phrasing: weighted
+            # cosine, so a one-word question matches a one-word phrasing better than a
+            # long phrasing that merely contains the word.
+            cosine = 0.0
             for phrasing in self._phrasings[index]:
                 shared = query_set & phrasing.terms
                 if shared:
-                    cosine = sum(weights[t] ** 2 for t in shared) / (query_norm * phrasing.norm)
-                    similarity = max(similarity, cosine)
+                    dot = sum(weights[t] * phrasing.weights[t] for t in shared)
+                    cosine = max(cosine, dot / (query_norm * phrasing.norm))
+            # rapidfuzz on the sorted terms breaks ties between near-equal phrasings.
             fuzzy = process.extractOne(
                 query_text, [ph.text for ph in self._phrasings[index]], scorer=fuzz.token_sort_ratio
             )
-            if fuzzy is not None:
-                similarity = max(similarity, fuzzy[1] / 100.0 * coverage)
+            closeness = (1.0 - p.fuzzy_share) * cosine + p.fuzzy_share * (
+                fuzzy[1] / 100.0 if fuzzy else 0.0
+            )
             score = (
                 100.0
                 * coverage**p.coverage_power
-                * (p.coverage_share + (1.0 - p.coverage_share) * similarity)
+                * (p.coverage_share + (1.0 - p.coverage_share) * closeness)
             )
             scored.append(Candidate(self._ids[index], round(score, 2)))
         scored.sort(key=lambda c: c.score, reverse=True)
-        return scored[:limit]
+        return scored
 
     def match(self, question: str) -> MatchResult:
         """Decide whether to answer, suggest or decline, from the ranked candidates."""
