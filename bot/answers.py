@@ -59,7 +59,9 @@ def clean_question(text: str) -> str:
 def source_line(knowledge: Knowledge) -> str:
     """Outlet, title and authors of the article, and its date only if the article gives one."""
     article = knowledge.article
-    authors = " and ".join(article.authors) if len(article.authors) <= 2 else ", ".join(article.authors)
+    authors = (
+        " and ".join(article.authors) if len(article.authors) <= 2 else ", ".join(article.authors)
+    )
     line = f"{article.outlet}, “{article.title}”, by {authors}"
     if article.date:
         line += f", {article.date}"
@@ -74,7 +76,9 @@ def _topic_suggestions(knowledge: Knowledge) -> tuple[Suggestion, ...]:
     return tuple(Suggestion(t.lead, t.title) for t in knowledge.topics)
 
 
-def answer_entry(knowledge: Knowledge, entry_id: str, question: str, score: float = 100.0) -> Answer:
+def answer_entry(
+    knowledge: Knowledge, entry_id: str, question: str, score: float = 100.0
+) -> Answer:
     """The full answer of one entry (a match, a tapped suggestion or a topic button)."""
     entry = knowledge.entry(entry_id)
     citations = tuple(
@@ -116,7 +120,9 @@ def build_answer(knowledge: Knowledge, match: MatchResult) -> Answer:
     return decline(knowledge, match.question, match.score)
 
 
-def decline(knowledge: Knowledge, question: str, score: float = 0.0, *, empty: bool = False) -> Answer:
+def decline(
+    knowledge: Knowledge, question: str, score: float = 0.0, *, empty: bool = False
+) -> Answer:
     """The article does not cover this: say so and list what it does cover."""
     return Answer(
         status="unknown",

@@ -41,7 +41,9 @@ class Settings:
 
     def require_token(self) -> str:
         if not self.token:
-            raise ConfigError("TELEGRAM_BOT_TOKEN is not set: get one from @BotFather (see README).")
+            raise ConfigError(
+                "TELEGRAM_BOT_TOKEN is not set: get one from @BotFather (see README)."
+            )
         return self.token
 
 

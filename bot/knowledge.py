@@ -184,8 +184,12 @@ class _Collector:
         self, file: str, entry: str | None, obj: Mapping[str, Any], key: str, *, min_len: int
     ) -> tuple[str, ...]:
         value = obj.get(key, [] if min_len == 0 else None)
-        if not isinstance(value, list) or any(not isinstance(v, str) or not v.strip() for v in value):
-            self.error(file, entry, key, f"must be a list of non-empty strings, got {_describe(value)}")
+        if not isinstance(value, list) or any(
+            not isinstance(v, str) or not v.strip() for v in value
+        ):
+            self.error(
+                file, entry, key, f"must be a list of non-empty strings, got {_describe(value)}"
+            )
             return ()
         if len(value) < min_len:
             self.error(file, entry, key, f"needs at least {min_len} item(s), has {len(value)}")
@@ -253,7 +257,9 @@ def _item_id(file: str, index: int, item: Any, out: _Collector) -> str | None:
         return None
     value = item.get("id")
     if not isinstance(value, str) or not value.strip():
-        out.error(file, f"#{index + 1}", "id", f"must be a non-empty string, got {_describe(value)}")
+        out.error(
+            file, f"#{index + 1}", "id", f"must be a non-empty string, got {_describe(value)}"
+        )
         return None
     return value.strip()
 
@@ -306,7 +312,9 @@ def _load_article(directory: Path, out: _Collector) -> Article | None:
             else:
                 non_factual[number] = str(reason)
     if title and paragraphs and normalise(title) != normalise(paragraphs[0]):
-        out.error(file, None, "title", f"does not match the article's first line: {paragraphs[0]!r}")
+        out.error(
+            file, None, "title", f"does not match the article's first line: {paragraphs[0]!r}"
+        )
     return Article(
         title=title,
         authors=authors,
@@ -375,7 +383,9 @@ def _check_quote(
         if wanted in normalise_for_quote_check(text)
     ]
     if elsewhere:
-        out.error(file, fid, "paragraph", f"the quote stands in paragraph {elsewhere[0]}, not {paragraph}")
+        out.error(
+            file, fid, "paragraph", f"the quote stands in paragraph {elsewhere[0]}, not {paragraph}"
+        )
     else:
         out.error(file, fid, "quote", "is not a verbatim passage of the article")
 
@@ -394,7 +404,9 @@ def _load_topics(directory: Path, out: _Collector) -> list[Topic]:
             out.error(file, tid, "id", "is used by another topic")
             continue
         seen.add(tid)
-        topics.append(Topic(tid, out.text(file, tid, item, "title"), out.text(file, tid, item, "lead")))
+        topics.append(
+            Topic(tid, out.text(file, tid, item, "title"), out.text(file, tid, item, "lead"))
+        )
     return topics
 
 
@@ -430,7 +442,9 @@ def _load_aliases(directory: Path, out: _Collector) -> dict[str, tuple[str, ...]
     if data is None:
         return {}
     if not isinstance(data, dict) or not isinstance(data.get("aliases"), dict):
-        out.error(file, None, "aliases", "the file must be a mapping with a mapping under 'aliases'")
+        out.error(
+            file, None, "aliases", "the file must be a mapping with a mapping under 'aliases'"
+        )
         return {}
     aliases: dict[str, tuple[str, ...]] = {}
     owner: dict[str, str] = {}
@@ -459,7 +473,9 @@ def _load_messages(directory: Path, out: _Collector) -> dict[str, str]:
     if data is None:
         return {}
     if not isinstance(data, dict) or not isinstance(data.get("messages"), dict):
-        out.error(file, None, "messages", "the file must be a mapping with a mapping under 'messages'")
+        out.error(
+            file, None, "messages", "the file must be a mapping with a mapping under 'messages'"
+        )
         return {}
     raw = data["messages"]
     out.keys(file, None, raw, set(MESSAGE_KEYS))
@@ -477,7 +493,9 @@ def _cross_check(
     topic_ids = {t.id for t in topics}
     for entry in entries:
         if entry.topic and entry.topic not in topic_ids:
-            out.error("qa.yaml", entry.id, "topic", f"{entry.topic!r} is not a topic in topics.yaml")
+            out.error(
+                "qa.yaml", entry.id, "topic", f"{entry.topic!r} is not a topic in topics.yaml"
+            )
         for fid in entry.facts:
             if fid not in facts:
                 out.error("qa.yaml", entry.id, "facts", f"{fid!r} is not a fact id in facts.yaml")
