@@ -522,8 +522,8 @@ def _cross_check(
                     "facts.yaml",
                     None,
                     None,
-                    f"paragraph {number} ({article.paragraph(number)[:50]!r}…) has no fact; add one "
-                    "or list it under non_factual_paragraphs in article.yaml",
+                    f"paragraph {number} ({article.paragraph(number)[:50]!r}…) has no fact; "
+                    "add one or list it under non_factual_paragraphs in article.yaml",
                 )
     _check_duplicate_questions(entries, out)
 
