@@ -166,6 +166,8 @@ class _Collector:
     def __init__(self) -> None:
         self.errors: list[Problem] = []
         self.warnings: list[Problem] = []
+        # Files that could not be read or parsed: cross-file checks would only add noise.
+        self.unreadable: set[str] = set()
 
     def error(self, file: str, entry: str | None, fld: str | None, message: str) -> None:
         self.errors.append(Problem(file, entry, fld, message))
@@ -222,19 +224,23 @@ def _read_yaml(path: Path, out: _Collector) -> Any:
         raw = path.read_bytes()
     except OSError as exc:
         out.error(name, None, None, f"cannot be read: {exc.strerror or exc}")
+        out.unreadable.add(name)
         return None
     if len(raw) > MAX_FILE_BYTES:
         out.error(name, None, None, f"is {len(raw)} bytes, more than the {MAX_FILE_BYTES} allowed")
+        out.unreadable.add(name)
         return None
     try:
         return yaml.load(raw.decode("utf-8"), Loader=_SafeLoader)
     except UnicodeDecodeError as exc:
         out.error(name, None, None, f"is not UTF-8: {exc.reason} at byte {exc.start}")
+        out.unreadable.add(name)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         out.error(name, None, None, f"is not valid YAML{where}: {problem}")
+        out.unreadable.add(name)
     return None
 
 
@@ -566,7 +572,8 @@ def load_knowledge(directory: Path | str = DEFAULT_KNOWLEDGE_DIR) -> Knowledge:
     messages = _load_messages(directory, out)
     if not entries and not any(p.file == "qa.yaml" for p in out.errors):
         out.error("qa.yaml", None, "entries", "the knowledge base has no entries")
-    _cross_check(article, facts, entries, topics, out)
+    if not out.unreadable:
+        _cross_check(article, facts, entries, topics, out)
     if out.errors or article is None:
         raise KnowledgeError(out.errors or [Problem("article.yaml", None, None, "missing")])
     text_file = "article.txt"

@@ -1,0 +1,138 @@
+"""Matching: right entries for real phrasings, declines for near-topic traps, clean on junk."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.matcher import Matcher, stem
+from bot.service import Snapshot, load_snapshot
+
+
+@pytest.fixture(scope="module")
+def snapshot() -> Snapshot:
+    return load_snapshot()
+
+
+@pytest.fixture(scope="module")
+def matcher(snapshot: Snapshot) -> Matcher:
+    return snapshot.matcher
+
+
+@pytest.mark.parametrize(
+    ("question", "entry"),
+    [
+        ("What does sustainable peace mean for Ukraine?", "sustainable-peace"),
+        ("black sea sanctions", "black-sea"),
+        ("what did the nato chief say about china and taiwan", "china-taiwan"),
+        ("Zelenskyy truce", "zelensky-position"),
+        ("what did Washington give Kyiv in return for the truce?", "us-aid-resumed"),
+        ("who wrote this?", "article-authors"),
+        ("whats the jedda outcome", "jeddah-talks"),
+        ("Did Putin agree to stop hitting power plants?", "energy-ceasefire"),
+        ("Trumpʼs call with Putin", "trump-putin-call"),
+        ("Trump’s call with Putin", "trump-putin-call"),
+        ("What year was this published?", "article-date"),
+        ("How many people died?", "war-toll"),
+    ],
+)
+def test_real_phrasings_are_answered_with_the_right_entry(
+    matcher: Matcher, question: str, entry: str
+) -> None:
+    result = matcher.match(question)
+    assert (result.status, result.entry_id) == ("answered", entry)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "When did Trump speak with Xi?",
+        "What happened at the Istanbul talks?",
+        "What did Rutte say about Georgia?",
+        "How much aid has the EU given?",
+        "What's the weather in Kyiv?",
+        "Recommend a borscht recipe",
+    ],
+)
+def test_near_topic_traps_are_declined(matcher: Matcher, question: str) -> None:
+    assert matcher.match(question).status == "unknown"
+
+
+def test_chatty_context_does_not_hide_the_question(matcher: Matcher) -> None:
+    question = (
+        "Hi there, I'm writing a report for school and my teacher wants sources. "
+        "Who wrote the article?"
+    )
+    assert matcher.match(question).entry_id == "article-authors"
+
+
+def test_sentence_with_only_a_name_does_not_outvote_the_question(matcher: Matcher) -> None:
+    result = matcher.match(
+        "Does the US negotiating with Moscow mean it sees Russia as less threatening? "
+        "What did Rutte say"
+    )
+    assert result.status != "answered" or result.entry_id == "us-russia-talks-threat"
+
+
+def test_scores_are_between_0_and_100_and_ranked(matcher: Matcher) -> None:
+    ranked = matcher.rank("ceasefire", limit=5)
+    scores = [c.score for c in ranked]
+    assert scores == sorted(scores, reverse=True)
+    assert all(0.0 <= s <= 100.0 for s in scores)
+
+
+def test_suggestions_are_distinct_and_at_most_three(matcher: Matcher) -> None:
+    for question in ("ceasefire", "russia", "trump", "talks", "peace"):
+        result = matcher.match(question)
+        if result.status == "suggest":
+            assert 1 <= len(result.suggestions) <= 3
+            assert len(set(result.suggestions)) == len(result.suggestions)
+
+
+def test_stemmer_folds_inflections_together() -> None:
+    forms = {"negotiate", "negotiates", "negotiated", "negotiating"}
+    assert len({stem(w) for w in forms}) == 1
+    assert stem("attacks") == stem("attack")
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "",
+        "   \t\n ",
+        "x" * 10_000,
+        "🙂🙂🙂🔥",
+        "\x00\x01\x02 ceasefire \x7f",
+        "<b>ceasefire</b> <script>alert(1)</script>",
+        "**black sea** _sanctions_ [link](http://example.com)",
+        "Що сказав Рютте про мир?",
+        "Что сказал Рютте о мире?",
+        "ما الذي قاله روته عن السلام؟",
+        "\u202eecnadifnoc\u200b\u200d",
+    ],
+)
+def test_odd_input_gets_a_clean_answer(snapshot: Snapshot, question: str) -> None:
+    answer = snapshot.answer(question)
+    assert answer.status in {"answered", "suggest", "unknown"}
+    assert answer.text
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=300))
+def test_any_unicode_question_is_answered_without_error(question: str) -> None:
+    snapshot = _shared_snapshot()
+    answer = snapshot.answer(question)
+    assert answer.status in {"answered", "suggest", "unknown"}
+    if answer.status == "answered":
+        assert answer.citations
+
+
+_CACHE: dict[str, Snapshot] = {}
+
+
+def _shared_snapshot() -> Snapshot:
+    # hypothesis forbids function-scoped fixtures in @given tests; load once per process.
+    if "s" not in _CACHE:
+        _CACHE["s"] = load_snapshot()
+    return _CACHE["s"]
