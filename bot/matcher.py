@@ -214,6 +214,7 @@ class _Analyzer:
             words = [self.correct(w) for w in words]
         stems = [stem(w) for w in words]
         out: list[str] = []
+        filler: set[str] = set()
         i = 0
         while i < len(words):
             # Longest alias phrase first ("nato chief" before "nato"), compared on stems.
@@ -227,9 +228,12 @@ class _Analyzer:
             else:
                 word = words[i]
                 if word not in FUNCTION_WORDS:
-                    out.append(word if word in QUESTION_WORDS else stems[i])
+                    term = word if word in QUESTION_WORDS else stems[i]
+                    out.append(term)
+                    if word in FILLER_WORDS or term in FILLER_WORDS:
+                        filler.add(term)
                 i += 1
-        content = [t for t in out if t not in FILLER_WORDS]
+        content = [t for t in out if t not in filler]
         if any(t not in QUESTION_WORDS for t in content):
             out = content
         return list(dict.fromkeys(out))

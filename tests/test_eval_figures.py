@@ -1,0 +1,68 @@
+"""Guards the measured answer quality against regressions (figures from `make eval`)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.evaluation import HELDOUT_FILE, TUNING_FILES, EvalReport, evaluate, load_eval_set
+from bot.service import load_snapshot
+
+# Floors a little under the figures measured when the knowledge base last changed (README,
+# "Measured quality"); a change that drops below them has made the bot worse. Held-out
+# questions are never used for tuning, so its floors are what users can expect.
+FLOORS = {
+    # name: (min % right, max % wrong, min % out-of-scope declined)
+    "tuning": (90.0, 1.0, 95.0),
+    "held-out": (80.0, 1.0, 95.0),
+}
+
+
+@pytest.fixture(scope="module")
+def reports() -> dict[str, EvalReport]:
+    matcher = load_snapshot().matcher
+    return {
+        name: evaluate(matcher, name, load_eval_set(*paths))
+        for name, paths in (("tuning", TUNING_FILES), ("held-out", (HELDOUT_FILE,)))
+    }
+
+
+@pytest.mark.parametrize("name", sorted(FLOORS))
+def test_answer_quality_stays_above_the_measured_floors(
+    reports: dict[str, EvalReport], name: str
+) -> None:
+    report = reports[name]
+    min_right, max_wrong, min_declined = FLOORS[name]
+    assert report.right >= min_right, report.summary()
+    assert report.wrong <= max_wrong, report.summary()
+    assert report.declined >= min_declined, report.summary()
+
+
+def test_evaluation_sets_are_big_enough_and_name_real_entries() -> None:
+    knowledge = load_snapshot().knowledge
+    for paths, min_in, min_out in ((TUNING_FILES, 150, 60), ((HELDOUT_FILE,), 100, 40)):
+        cases = load_eval_set(*paths)
+        in_scope = [c for c in cases if c.expected is not None]
+        assert len(in_scope) >= min_in
+        assert len(cases) - len(in_scope) >= min_out
+        assert all(knowledge.has_entry(c.expected) for c in in_scope if c.expected)
+
+
+def test_held_out_shares_no_question_with_the_tuning_part() -> None:
+    def norm(question: str) -> str:
+        return question.casefold().strip(" ?!.")
+
+    tuning = {norm(c.question) for c in load_eval_set(*TUNING_FILES)}
+    assert [c.question for c in load_eval_set(HELDOUT_FILE) if norm(c.question) in tuning] == []
+
+
+def test_held_out_questions_are_not_pasted_into_the_knowledge_base() -> None:
+    knowledge = load_snapshot().knowledge
+    phrasings = {q.casefold().strip(" ?!.") for e in knowledge.entries for q in e.questions}
+    # Short questions coincide naturally ("what does rutte mean by sustainable peace" was
+    # written on both sides); a long one found verbatim in the knowledge base was pasted.
+    leaked = [
+        c.question
+        for c in load_eval_set(HELDOUT_FILE)
+        if len(c.question.split()) >= 8 and c.question.casefold().strip(" ?!.") in phrasings
+    ]
+    assert leaked == []
