@@ -36,6 +36,19 @@ MESSAGE_KEYS = frozenset(
         "not_given",
         "topics_intro",
         "related_label",
+        "admin_only",
+        "suggestion_gone",
+        "inline_unknown_title",
+        "test_usage",
+        "cmd_start",
+        "cmd_ask",
+        "cmd_topics",
+        "cmd_source",
+        "cmd_help",
+        "cmd_reload",
+        "cmd_stats",
+        "cmd_unanswered",
+        "cmd_test",
     }
 )
 DEFAULT_KNOWLEDGE_DIR = Path(__file__).resolve().parent.parent / "knowledge"

@@ -1,0 +1,317 @@
+"""The Telegram bot: builds the PTB Application, registers its handlers and runs it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sqlite3
+import sys
+from pathlib import Path
+from typing import Any, Final, TypeAlias
+from urllib.parse import urlsplit
+
+from telegram import (
+    BotCommandScopeAllGroupChats,
+    BotCommandScopeAllPrivateChats,
+    BotCommandScopeChat,
+    LinkPreviewOptions,
+    Update,
+)
+from telegram.error import InvalidToken, TelegramError
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    BaseRateLimiter,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    Defaults,
+    ExtBot,
+    InlineQueryHandler,
+    MessageHandler,
+    filters,
+)
+from telegram.request import HTTPXRequest
+
+from bot.config import ConfigError, Settings, logging_level
+from bot.knowledge import KnowledgeError
+from bot.service import KnowledgeHolder
+from bot.stats_store import StatsStore
+from bot.tg_context import (
+    BOT_CONTEXT_KEY,
+    TYPING_DELAY_SECONDS,
+    BotContext,
+    GroupCooldown,
+    bot_context_of,
+)
+from bot.tg_handlers import (
+    ask_command,
+    edited_question,
+    entry_chosen,
+    help_command,
+    inline_query,
+    log_error,
+    none_of_these_chosen,
+    reload_command,
+    source_command,
+    stale_button,
+    start_command,
+    stats_command,
+    suggestion_chosen,
+    test_command,
+    text_question,
+    topics_command,
+    unanswered_command,
+    unknown_command,
+)
+from bot.tg_health import heartbeat_path, touch_heartbeat
+from bot.tg_logging import configure_logging
+from bot.tg_views import (
+    CALLBACK_NONE,
+    CALLBACK_SHOW,
+    CALLBACK_SUGGESTION,
+    admin_commands,
+    user_commands,
+)
+
+logger = logging.getLogger(__name__)
+
+EXIT_OK: Final = 0
+EXIT_FAILURE: Final = 1
+EXIT_USAGE: Final = 2
+
+STATS_FILE: Final = "stats.sqlite3"
+# Only what the bot handles: Telegram then never sends channel posts, reactions, member
+# updates... (the handlers ignore them anyway if they come).
+ALLOWED_UPDATES: Final = (
+    Update.MESSAGE,
+    Update.EDITED_MESSAGE,
+    Update.CALLBACK_QUERY,
+    Update.INLINE_QUERY,
+)
+# Updates handled at once. Answering takes ~1 ms; the time goes into Telegram round trips and
+# rate-limit waits, and one chat waiting (a group at its flood limit, a 429 retry) must not
+# hold up every other chat. Eight keeps up with Telegram's global limit of 30 messages/s at
+# ~250 ms a round trip. Two answers in one chat can only swap places if both questions arrive
+# within one round trip of each other.
+CONCURRENT_UPDATES: Final = 8
+# Retries of a request Telegram answered with 429 (AIORateLimiter waits retry_after first).
+RATE_LIMIT_RETRIES: Final = 3
+# getMe/deleteWebhook attempts at startup before giving up (a container restarts us then).
+BOOTSTRAP_RETRIES: Final = 5
+# With webhooks nothing polls; a task touches the heartbeat this often instead.
+WEBHOOK_HEARTBEAT_SECONDS: Final = 30.0
+
+TalksApplication: TypeAlias = Application[
+    ExtBot[Any], ContextTypes.DEFAULT_TYPE, dict[Any, Any], dict[Any, Any], dict[Any, Any], None
+]
+
+
+class HeartbeatRequest(HTTPXRequest):
+    """The connection used for getUpdates only: touches the heartbeat after each good round."""
+
+    def __init__(self, heartbeat: Path, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._heartbeat = heartbeat
+
+    async def do_request(self, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
+        status, payload = await super().do_request(*args, **kwargs)
+        if status == 200:
+            try:
+                touch_heartbeat(self._heartbeat)
+            except OSError as error:  # polling goes on; the health check will report it
+                logger.warning("Cannot touch the heartbeat file %s: %s", self._heartbeat, error)
+        return status, payload
+
+
+def register_handlers(app: TalksApplication) -> None:
+    """All handlers, in one group: the first whose filters match an update handles it."""
+    message = filters.UpdateType.MESSAGE  # new messages only: edits go to edited_question
+    chats = filters.ChatType.PRIVATE | filters.ChatType.GROUPS  # never channels
+    private = filters.ChatType.PRIVATE
+    # Commands first, so that "/ask ..." is not also taken for a plain question below.
+    app.add_handler(CommandHandler("start", start_command, filters=message & private))
+    app.add_handler(CommandHandler("ask", ask_command, filters=message & chats))
+    app.add_handler(CommandHandler("help", help_command, filters=message & chats))
+    app.add_handler(CommandHandler("topics", topics_command, filters=message & chats))
+    app.add_handler(CommandHandler("source", source_command, filters=message & chats))
+    app.add_handler(CommandHandler("reload", reload_command, filters=message & chats))
+    app.add_handler(CommandHandler("stats", stats_command, filters=message & chats))
+    app.add_handler(CommandHandler("unanswered", unanswered_command, filters=message & chats))
+    app.add_handler(CommandHandler("test", test_command, filters=message & chats))
+    # After every known command: any other command in a private chat gets the help.
+    app.add_handler(MessageHandler(message & private & filters.COMMAND, unknown_command))
+    # Text only: stickers, photos, service messages and the like match nothing and are ignored.
+    app.add_handler(
+        MessageHandler(message & chats & filters.TEXT & ~filters.COMMAND, text_question)
+    )
+    app.add_handler(
+        MessageHandler(filters.UpdateType.EDITED_MESSAGE & chats & filters.TEXT, edited_question)
+    )
+    app.add_handler(CallbackQueryHandler(suggestion_chosen, pattern=rf"^{CALLBACK_SUGGESTION}:"))
+    app.add_handler(CallbackQueryHandler(entry_chosen, pattern=rf"^{CALLBACK_SHOW}:"))
+    app.add_handler(CallbackQueryHandler(none_of_these_chosen, pattern=rf"^{CALLBACK_NONE}$"))
+    # Last of the buttons: callback data of an older version of the bot.
+    app.add_handler(CallbackQueryHandler(stale_button))
+    app.add_handler(InlineQueryHandler(inline_query))
+    app.add_error_handler(log_error)
+
+
+async def set_command_menus(app: TalksApplication) -> None:
+    """Command menus: users' in private chats and in groups, plus admin commands for admins."""
+    deps = bot_context_of(app.bot_data)
+    messages = deps.holder.current.knowledge.messages
+    bot = app.bot
+    try:
+        await bot.set_my_commands(
+            user_commands(messages, private=True), scope=BotCommandScopeAllPrivateChats()
+        )
+        await bot.set_my_commands(
+            user_commands(messages, private=False), scope=BotCommandScopeAllGroupChats()
+        )
+    except TelegramError as error:  # a missing menu must not keep the bot from answering
+        logger.warning("Could not set the command menus: %s", error)
+    for admin_id in sorted(deps.admin_ids):
+        try:
+            await bot.set_my_commands(admin_commands(messages), scope=BotCommandScopeChat(admin_id))
+        except TelegramError as error:  # e.g. the admin has not started a chat with the bot
+            logger.warning("Could not set the admin menu for user id %s: %s", admin_id, error)
+    logger.info(
+        "Bot @%s ready: knowledge version %s, %d admin(s)",
+        bot.username,
+        deps.holder.current.version,
+        len(deps.admin_ids),
+    )
+
+
+def default_rate_limiter() -> AIORateLimiter:
+    """Telegram's documented limits (30 messages/s, 20/minute per group), retrying on 429."""
+    return AIORateLimiter(max_retries=RATE_LIMIT_RETRIES)
+
+
+def build_application(
+    settings: Settings,
+    holder: KnowledgeHolder,
+    store: StatsStore,
+    *,
+    cooldown: GroupCooldown | None = None,
+    rate_limiter: BaseRateLimiter[Any] | None = None,
+    typing_delay: float = TYPING_DELAY_SECONDS,
+    concurrent_updates: int = CONCURRENT_UPDATES,
+) -> TalksApplication:
+    """The one place the bot is wired: settings, knowledge, store and limits in, app out."""
+    deps = BotContext(
+        holder=holder,
+        store=store,
+        admin_ids=settings.admin_ids,
+        cooldown=cooldown if cooldown is not None else GroupCooldown(),
+        typing_delay=typing_delay,
+    )
+    app: TalksApplication = (
+        ApplicationBuilder()
+        .token(settings.require_token())
+        .base_url(settings.base_url)
+        .defaults(Defaults(link_preview_options=LinkPreviewOptions(is_disabled=True)))
+        .rate_limiter(rate_limiter if rate_limiter is not None else default_rate_limiter())
+        .get_updates_request(
+            HeartbeatRequest(heartbeat_path(settings.data_dir), connection_pool_size=1)
+        )
+        .concurrent_updates(concurrent_updates)
+        .job_queue(None)
+        .post_init(set_command_menus)
+        .build()
+    )
+    app.bot_data[BOT_CONTEXT_KEY] = deps
+    register_handlers(app)
+    return app
+
+
+def webhook_options(settings: Settings) -> dict[str, Any]:
+    """Arguments of run_webhook/start_webhook: listen there, serve the URL's path."""
+    if settings.webhook_url is None:
+        raise ConfigError("BOT_WEBHOOK_URL is not set")
+    return {
+        "listen": settings.webhook_listen,
+        "port": settings.webhook_port,
+        "url_path": urlsplit(settings.webhook_url).path.lstrip("/"),
+        "webhook_url": settings.webhook_url,
+        "secret_token": settings.webhook_secret,
+        "allowed_updates": list(ALLOWED_UPDATES),
+    }
+
+
+async def _beat_forever(path: Path) -> None:
+    while True:
+        touch_heartbeat(path)
+        await asyncio.sleep(WEBHOOK_HEARTBEAT_SECONDS)
+
+
+def _run_webhook(app: TalksApplication, settings: Settings) -> None:
+    tasks: list[asyncio.Task[None]] = []
+    set_menus = app.post_init
+
+    async def start_heartbeat(app: TalksApplication) -> None:
+        if set_menus is not None:
+            await set_menus(app)
+        tasks.append(asyncio.create_task(_beat_forever(heartbeat_path(settings.data_dir))))
+
+    async def stop_heartbeat(app: TalksApplication) -> None:
+        for task in tasks:
+            task.cancel()
+
+    app.post_init = start_heartbeat
+    app.post_shutdown = stop_heartbeat
+    app.run_webhook(bootstrap_retries=BOOTSTRAP_RETRIES, **webhook_options(settings))
+
+
+def _open_store(data_dir: Path) -> StatsStore:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return StatsStore(data_dir / STATS_FILE)
+
+
+def run_bot(settings: Settings) -> int:
+    """Run until SIGTERM/SIGINT (updates already fetched are answered first); the exit code."""
+    # PTB 22 builds RetryAfter (every 429) with a deprecation warning unless the process opts
+    # into timedelta durations; nothing here reads those durations, so opt in.
+    os.environ.setdefault("PTB_TIMEDELTA", "1")
+    try:
+        token = settings.require_token()
+    except ConfigError as error:
+        print(f"Configuration error:\n{error}", file=sys.stderr)
+        return EXIT_USAGE
+    configure_logging(logging_level(settings), secrets=(token, settings.webhook_secret))
+    try:
+        holder = KnowledgeHolder(settings.knowledge_dir)
+    except KnowledgeError as error:
+        logger.error("The knowledge base in %s is invalid:", settings.knowledge_dir)
+        for problem in error.problems:
+            logger.error("  %s", problem)
+        return EXIT_FAILURE
+    try:
+        store = _open_store(settings.data_dir)
+    except (OSError, sqlite3.Error) as error:
+        logger.error("Cannot open the statistics database in %s: %s", settings.data_dir, error)
+        return EXIT_FAILURE
+    app = build_application(settings, holder, store)
+    mode = "webhook" if settings.webhook_url else "long polling"
+    logger.info("Starting with %s; knowledge version %s", mode, holder.current.version)
+    try:
+        if settings.webhook_url:
+            _run_webhook(app, settings)
+        else:
+            app.run_polling(
+                allowed_updates=list(ALLOWED_UPDATES),
+                bootstrap_retries=BOOTSTRAP_RETRIES,
+            )
+    except InvalidToken:
+        logger.error("Telegram rejected TELEGRAM_BOT_TOKEN: get a valid one from @BotFather")
+        return EXIT_FAILURE
+    except TelegramError as error:
+        logger.error("Could not start the bot: %s", error)
+        return EXIT_FAILURE
+    finally:
+        store.close()
+    logger.info("Stopped")
+    return EXIT_OK

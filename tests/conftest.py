@@ -1,0 +1,182 @@
+"""Shared fixtures: the shipped knowledge, a fake Bot API server, and the real bot running on it."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from telegram.error import TelegramError
+from telegram.ext import AIORateLimiter
+
+from bot.config import Settings
+from bot.knowledge import DEFAULT_KNOWLEDGE_DIR
+from bot.service import KnowledgeHolder, Snapshot, load_snapshot
+from bot.stats_store import StatsStore
+from bot.telegram_app import ALLOWED_UPDATES, TalksApplication, build_application
+from bot.tg_context import GroupCooldown
+from tests.fakes.telegram_server import ApiCall, FakeTelegram, running_fake_telegram
+
+# Shaped like a BotFather token, so that bot.config accepts it too.
+TEST_TOKEN = "123456789:AAHfakeTokenForTests_0123456789abcdef"
+ADMIN_ID = 4242
+ADMIN_USERNAME = "boss"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def ptb_timedelta_durations() -> Iterator[None]:
+    """As run_bot does: without it PTB warns on every 429, and warnings are errors here."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PTB_TIMEDELTA", "1")
+        yield
+
+
+@pytest.fixture(scope="session")
+def shipped_snapshot() -> Snapshot:
+    """The shipped knowledge base, loaded once (it takes ~0.4 s)."""
+    return load_snapshot(DEFAULT_KNOWLEDGE_DIR)
+
+
+# One-word questions that touch several entries; the matcher's tuning decides which of them
+# are "did you mean" cases, so the tests take the first one that currently is.
+_VAGUE_CANDIDATES = ("talks", "russia", "trump", "rutte", "putin", "ukraine", "nato")
+
+
+@pytest.fixture(scope="session")
+def vague_question(shipped_snapshot: Snapshot) -> str:
+    """A question the shipped knowledge answers with at least two "did you mean" suggestions."""
+    for question in _VAGUE_CANDIDATES:
+        answer = shipped_snapshot.answer(question)
+        if answer.status == "suggest" and len(answer.suggestions) >= 2:
+            return question
+    raise AssertionError(f"none of {_VAGUE_CANDIDATES} gets suggestions any more")
+
+
+@pytest.fixture
+def knowledge_copy(tmp_path: Path) -> Path:
+    """A writable copy of knowledge/ to break or extend."""
+    target = tmp_path / "knowledge"
+    shutil.copytree(DEFAULT_KNOWLEDGE_DIR, target)
+    return target
+
+
+@pytest.fixture
+async def telegram(request: pytest.FixtureRequest) -> AsyncIterator[FakeTelegram]:
+    """The fake Bot API; options such as privacy_mode come from indirect parametrisation."""
+    options = getattr(request, "param", {})
+    async with running_fake_telegram(token=TEST_TOKEN, **options) as server:
+        yield server
+
+
+@dataclass
+class RunningBot:
+    """The real Application polling the fake server, with what it was built from."""
+
+    app: TalksApplication
+    server: FakeTelegram
+    holder: KnowledgeHolder
+    store: StatsStore
+    settings: Settings
+    polling_errors: list[TelegramError] = field(default_factory=list)
+
+    async def settle(self) -> None:
+        """Wait until every queued update was fetched and fully handled."""
+        await self.server.wait_until_confirmed()
+        await self.app.update_queue.join()
+
+    async def replies(self, chat_id: int, count: int = 1, timeout: float = 5.0) -> list[ApiCall]:
+        """The bot's successful sendMessage calls to `chat_id`, once there are `count`."""
+        return await self.server.wait_for_calls(
+            "sendMessage",
+            count,
+            timeout,
+            predicate=lambda call: call.ok and call.params["chat_id"] == chat_id,
+        )
+
+    def sent_to(self, chat_id: int) -> list[ApiCall]:
+        return [
+            call
+            for call in self.server.calls_to("sendMessage")
+            if call.params["chat_id"] == chat_id
+        ]
+
+
+LaunchBot = Callable[..., Awaitable[RunningBot]]
+
+
+def unthrottled_rate_limiter() -> AIORateLimiter:
+    """Retries on 429 like production, without the per-second limits that would slow tests."""
+    return AIORateLimiter(overall_max_rate=0, group_max_rate=0, max_retries=2)
+
+
+@pytest.fixture
+async def launch_bot(
+    telegram: FakeTelegram, shipped_snapshot: Snapshot, tmp_path: Path
+) -> AsyncIterator[LaunchBot]:
+    """Start the bot as build_application wires it; stopped (gracefully) at teardown."""
+    async with contextlib.AsyncExitStack() as stack:
+
+        async def launch(
+            *,
+            knowledge_dir: Path | None = None,
+            admin_ids: frozenset[int] = frozenset({ADMIN_ID}),
+            cooldown: GroupCooldown | None = None,
+            typing_delay: float = 1.0,
+            allowed_updates: Any = ALLOWED_UPDATES,
+        ) -> RunningBot:
+            data_dir = tmp_path / "data"
+            data_dir.mkdir(exist_ok=True)
+            settings = Settings(
+                token=TEST_TOKEN,
+                base_url=telegram.base_url,
+                admin_ids=admin_ids,
+                knowledge_dir=knowledge_dir or DEFAULT_KNOWLEDGE_DIR,
+                data_dir=data_dir,
+            )
+            if knowledge_dir is None:
+                holder = KnowledgeHolder(DEFAULT_KNOWLEDGE_DIR, snapshot=shipped_snapshot)
+            else:
+                holder = KnowledgeHolder(knowledge_dir)
+            store = StatsStore(data_dir / "stats.sqlite3")
+            stack.callback(store.close)
+            app = build_application(
+                settings,
+                holder,
+                store,
+                cooldown=cooldown,
+                rate_limiter=unthrottled_rate_limiter(),
+                typing_delay=typing_delay,
+            )
+            running = RunningBot(app, telegram, holder, store, settings)
+            await app.initialize()
+            stack.push_async_callback(app.shutdown)
+            assert app.post_init is not None
+            await app.post_init(app)  # initialize() does not call it; run_polling does
+            assert app.updater is not None
+            await app.updater.start_polling(
+                allowed_updates=list(allowed_updates),
+                error_callback=running.polling_errors.append,
+            )
+            await app.start()
+            stack.push_async_callback(_stop, app)
+            return running
+
+        yield launch
+
+
+async def _stop(app: TalksApplication) -> None:
+    assert app.updater is not None
+    if app.updater.running:
+        await app.updater.stop()
+    if app.running:
+        await app.stop()
+
+
+@pytest.fixture
+async def bot(launch_bot: LaunchBot) -> RunningBot:
+    """The bot with the shipped knowledge and default settings."""
+    return await launch_bot()
