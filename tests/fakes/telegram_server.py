@@ -4,7 +4,7 @@ The server runs in-process on 127.0.0.1 (aiohttp, ephemeral port). Point the bot
 ``ApplicationBuilder().token(server.token).base_url(server.base_url)`` and drive it from the
 test with helpers such as :meth:`FakeTelegram.send_text` and :meth:`FakeTelegram.press_button`.
 
-What it checks, against the Bot API specification in ``/work/shared/telegram``:
+What it checks, against the Bot API specification (``spec/``, a copy of ``shared/telegram``):
 
 * every call: the method exists, required parameters are present, no parameter is unknown,
   and every value has the documented type (nested objects included). A violation is answered
@@ -53,9 +53,9 @@ JsonDict = dict[str, Any]
 
 DEFAULT_TOKEN: Final = "123456:TEST-TOKEN-abc"
 DEFAULT_BOT_USERNAME: Final = "TalksTestBot"
-DEFAULT_SPEC_PATH: Final = (
-    Path(__file__).resolve().parents[3] / "shared" / "telegram" / "bot-api-spec.json"
-)
+# A copy of ../shared/telegram/bot-api-spec.json kept in the repo so that any checkout can
+# run the tests; tests/test_spec_copy.py keeps it identical to the shared one.
+DEFAULT_SPEC_PATH: Final = Path(__file__).resolve().parent / "spec" / "bot-api-spec.json"
 
 # Limits documented in the Bot API reference; the fake enforces them so that a bot that
 # would be rejected by Telegram is rejected here too.
