@@ -19,6 +19,7 @@ KNOWLEDGE_FILES = (
     "qa.yaml",
     "topics.yaml",
     "aliases.yaml",
+    "not_covered.yaml",
     "messages.yaml",
 )
 # The bot's own wording around answers; every key must be present (see messages.yaml).
@@ -145,6 +146,7 @@ class Knowledge:
     entries: tuple[Entry, ...]
     topics: tuple[Topic, ...]
     aliases: Mapping[str, tuple[str, ...]]
+    not_covered: Mapping[str, tuple[str, ...]]
     messages: Mapping[str, str]
     version: str
     warnings: tuple[Problem, ...] = field(default=())
@@ -455,35 +457,34 @@ def _load_entries(directory: Path, out: _Collector) -> list[Entry]:
     return entries
 
 
-def _load_aliases(directory: Path, out: _Collector) -> dict[str, tuple[str, ...]]:
-    file = "aliases.yaml"
+def _load_phrase_groups(
+    directory: Path, file: str, key: str, out: _Collector, owner: dict[str, str]
+) -> dict[str, tuple[str, ...]]:
+    """Groups of `name: [phrases]`; a phrase may belong to one group across all such files."""
     data = _read_yaml(directory / file, out)
     if data is None:
         return {}
-    if not isinstance(data, dict) or not isinstance(data.get("aliases"), dict):
-        out.error(
-            file, None, "aliases", "the file must be a mapping with a mapping under 'aliases'"
-        )
+    if not isinstance(data, dict) or not isinstance(data.get(key), dict):
+        out.error(file, None, key, f"the file must be a mapping with a mapping under '{key}'")
         return {}
-    aliases: dict[str, tuple[str, ...]] = {}
-    owner: dict[str, str] = {}
-    for canonical, variants in data["aliases"].items():
+    groups: dict[str, tuple[str, ...]] = {}
+    for canonical, variants in data[key].items():
         name = str(canonical)
         if not normalise(name):
-            out.error(file, name, None, "the canonical word is empty after normalisation")
+            out.error(file, name, None, "the group's name is empty after normalisation")
             continue
         if not isinstance(variants, list) or not all(isinstance(v, str) for v in variants):
             out.error(file, name, None, "must list the words people type for it")
             continue
-        for variant in variants:
-            key = normalise(variant)
-            if not key:
+        for variant in (name, *variants):
+            phrase = normalise(variant)
+            if not phrase:
                 out.error(file, name, None, f"{variant!r} is empty after normalisation")
-            elif owner.get(key, name) != name:
-                out.error(file, name, None, f"{variant!r} is already an alias of {owner[key]!r}")
-            owner[key] = name
-        aliases[name] = tuple(variants)
-    return aliases
+            elif owner.get(phrase, name) != name:
+                out.error(file, name, None, f"{variant!r} already belongs to {owner[phrase]!r}")
+            owner[phrase] = name
+        groups[name] = tuple(variants)
+    return groups
 
 
 def _load_messages(directory: Path, out: _Collector) -> dict[str, str]:
@@ -581,7 +582,11 @@ def load_knowledge(directory: Path | str = DEFAULT_KNOWLEDGE_DIR) -> Knowledge:
     facts = _load_facts(directory, article, out)
     entries = _load_entries(directory, out)
     topics = _load_topics(directory, out)
-    aliases = _load_aliases(directory, out)
+    phrase_owner: dict[str, str] = {}
+    aliases = _load_phrase_groups(directory, "aliases.yaml", "aliases", out, phrase_owner)
+    not_covered = _load_phrase_groups(
+        directory, "not_covered.yaml", "not_covered", out, phrase_owner
+    )
     messages = _load_messages(directory, out)
     if not entries and not any(p.file == "qa.yaml" for p in out.errors):
         out.error("qa.yaml", None, "entries", "the knowledge base has no entries")
@@ -596,6 +601,7 @@ def load_knowledge(directory: Path | str = DEFAULT_KNOWLEDGE_DIR) -> Knowledge:
         entries=tuple(entries),
         topics=tuple(topics),
         aliases=MappingProxyType(aliases),
+        not_covered=MappingProxyType(not_covered),
         messages=MappingProxyType(messages),
         version=knowledge_version(directory, text_file),
         warnings=tuple(out.warnings),

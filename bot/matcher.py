@@ -54,6 +54,9 @@ FILLER_WORDS = frozenset(
     talking discuss discussed dumb silly stupid guy behind exact precisely
     """.split()
 )
+# Marks a term that names a subject from knowledge/not_covered.yaml.
+NOT_COVERED_PREFIX = "!"
+
 # Question words carry intent ("when" vs "where" was it published) but are weak evidence.
 QUESTION_WORDS = frozenset({"who", "when", "where", "why", "how", "whether"})
 
@@ -161,6 +164,14 @@ class _Analyzer:
         for canonical, variants in knowledge.aliases.items():
             target = "_".join(tokenize(canonical))
             for variant in (canonical, *variants):
+                words = tuple(stem(w) for w in tokenize(variant))
+                if words:
+                    self._phrases[words] = target
+        # Subjects the article does not cover become one marker term each, which no entry
+        # can contain: it always weighs as a word the knowledge base does not know.
+        for subject, variants in knowledge.not_covered.items():
+            target = NOT_COVERED_PREFIX + "_".join(tokenize(subject))
+            for variant in (subject, *variants):
                 words = tuple(stem(w) for w in tokenize(variant))
                 if words:
                     self._phrases[words] = target
@@ -319,7 +330,20 @@ class Matcher:
         if not uses_capitals(question):
             return frozenset()
         names = {stem(w) for w in capitalised_words(question)} | capitalised_words(question)
-        return frozenset(t for t in terms if t not in self._idf and t not in names)
+        return frozenset(
+            t
+            for t in terms
+            if t not in self._idf and t not in names and not t.startswith(NOT_COVERED_PREFIX)
+        )
+
+    def not_covered_in_phrasings(self) -> list[tuple[str, str]]:
+        """(entry id, subject) where an entry's phrasing names a subject marked not covered."""
+        return [
+            (entry_id, term[len(NOT_COVERED_PREFIX) :])
+            for entry_id, terms in zip(self._ids, self._question_terms, strict=True)
+            for term in sorted(terms)
+            if term.startswith(NOT_COVERED_PREFIX)
+        ]
 
     def _document_frequency(self, term: str) -> int:
         return len(self._by_question.get(term, ())) + len(self._by_answer.get(term, ()))

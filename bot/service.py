@@ -36,7 +36,15 @@ class Snapshot:
 
 def routing_warnings(knowledge: Knowledge, matcher: Matcher) -> list[Problem]:
     """Phrasings the matcher would send to another entry: they collide and need rewording."""
-    problems = []
+    problems = [
+        Problem(
+            "qa.yaml",
+            entry_id,
+            "questions",
+            f"a phrasing names {subject!r}, which not_covered.yaml says the article does not cover",
+        )
+        for entry_id, subject in matcher.not_covered_in_phrasings()
+    ]
     for entry in knowledge.entries:
         for question in entry.questions:
             ranked = matcher.rank(question, limit=2)
