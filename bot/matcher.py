@@ -305,6 +305,16 @@ class Matcher:
         self._phrasings: list[list[_Phrasing]] = [
             [self._phrasing(terms) for terms in per_question if terms] for per_question in phrasings
         ]
+        # Per entry: term -> its phrasings containing it, so closeness only visits phrasings
+        # that share a word with the question; and the phrasings' texts for rapidfuzz.
+        self._phrasings_by_term: list[dict[str, list[int]]] = []
+        for entry_phrasings in self._phrasings:
+            by_term: dict[str, list[int]] = {}
+            for number, phrasing in enumerate(entry_phrasings):
+                for term in phrasing.terms:
+                    by_term.setdefault(term, []).append(number)
+            self._phrasings_by_term.append(by_term)
+        self._phrasing_texts = [[ph.text for ph in entry] for entry in self._phrasings]
         # Terms in more entries than this do not generate candidates (see rank()).
         self._selective_df = max(64, count // 20)
         self._by_question: dict[str, list[int]] = {}
@@ -408,7 +418,6 @@ class Matcher:
         pool = heapq.nlargest(p.rescore_top * 4, partial, key=partial.__getitem__)
         credit = {index: self._credit(index, weights) for index in pool}
         shortlist = heapq.nlargest(p.rescore_top, pool, key=credit.__getitem__)
-        query_set = frozenset(terms)
         query_norm = math.sqrt(sum(w * w for w in weights.values()))
         query_text = " ".join(sorted(terms))
         scored: list[Candidate] = []
@@ -417,15 +426,20 @@ class Matcher:
             # How closely the question resembles the entry's nearest phrasing: weighted
             # cosine, so a one-word question matches a one-word phrasing better than a
             # long phrasing that merely contains the word.
-            cosine = 0.0
-            for phrasing in self._phrasings[index]:
-                shared = query_set & phrasing.terms
-                if shared:
-                    dot = sum(weights[t] * phrasing.weights[t] for t in shared)
-                    cosine = max(cosine, dot / (query_norm * phrasing.norm))
+            entry_phrasings = self._phrasings[index]
+            dots: dict[int, float] = {}
+            by_term = self._phrasings_by_term[index]
+            for term, weight in weights.items():
+                for number in by_term.get(term, ()):
+                    dot = weight * entry_phrasings[number].weights[term]
+                    dots[number] = dots.get(number, 0.0) + dot
+            cosine = max(
+                (dot / (query_norm * entry_phrasings[n].norm) for n, dot in dots.items()),
+                default=0.0,
+            )
             # rapidfuzz on the sorted terms breaks ties between near-equal phrasings.
             fuzzy = process.extractOne(
-                query_text, [ph.text for ph in self._phrasings[index]], scorer=fuzz.token_sort_ratio
+                query_text, self._phrasing_texts[index], scorer=fuzz.token_sort_ratio
             )
             closeness = (1.0 - p.fuzzy_share) * cosine + p.fuzzy_share * (
                 fuzzy[1] / 100.0 if fuzzy else 0.0
