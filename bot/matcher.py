@@ -31,7 +31,7 @@ FUNCTION_WORDS = frozenset(
     they this those through to too under until up upon us very was we were what whats which
     while whom whose will with within without would yet you your yours yourself yourselves
     im ive id youre dont doesnt didnt isnt arent wasnt werent cant couldnt wouldnt shouldnt
-    wont hasnt havent hadnt theyre theres heres wheres whos hows u ur r ya n w wat wats
+    wont hasnt havent hadnt theyre theres heres wheres whos hows u ur r ya n w wat wats may
     abt bc cuz coz tho tbh imo idk smth sth pls plz thx ty kinda sorta gonna wanna gotta
     ppl hes shes its whats
     """.split()
@@ -51,7 +51,8 @@ FILLER_WORDS = frozenset(
     gotta read reading saw seen see heard hear hearing recently lately today yesterday
     currently yeah yes sure right correct help give show find detail details info
     information regarding concerning re according mentioned mention mentions talked talk
-    talking discuss discussed dumb silly stupid guy behind exact precisely
+    talking discuss discussed dumb silly stupid guy behind exact precisely kindly wait nah
+    fr grateful appreciate appreciated anyways honestly literally
     """.split()
 )
 # Marks a term that names a subject from knowledge/not_covered.yaml.
@@ -177,7 +178,14 @@ class _Analyzer:
                     self._phrases[words] = target
         self._longest = max((len(p) for p in self._phrases), default=1)
         self._phrase_starts = frozenset(p[0] for p in self._phrases)
-        vocabulary: set[str] = {w for phrase in self._phrases for w in phrase}
+        # Words as written (not stems): a correctly spelt alias word must never be "corrected"
+        # into another known word ("scared" into "shared").
+        vocabulary: set[str] = set()
+        for groups in (knowledge.aliases, knowledge.not_covered):
+            for name, variants in groups.items():
+                for variant in (name, *variants):
+                    vocabulary.update(tokenize(variant))
+        self._known_stems = frozenset(w for phrase in self._phrases for w in phrase)
         for entry in knowledge.entries:
             for text in (*entry.questions, entry.answer):
                 vocabulary.update(tokenize(text))
@@ -199,6 +207,7 @@ class _Analyzer:
     def _correct(self, word: str) -> str:
         if (
             word in self.vocabulary
+            or stem(word) in self._known_stems  # an inflection of a known word
             or word in FUNCTION_WORDS
             or word in FILLER_WORDS
             or len(word) < self._params.typo_min_length
