@@ -32,6 +32,7 @@ FUNCTION_WORDS = frozenset(
     while whom whose will with within without would yet you your yours yourself yourselves
     im ive id youre dont doesnt didnt isnt arent wasnt werent cant couldnt wouldnt shouldnt
     wont hasnt havent hadnt theyre theres heres wheres whos hows u ur r ya n w wat wats may
+    one ones
     abt bc cuz coz tho tbh imo idk smth sth pls plz thx ty kinda sorta gonna wanna gotta
     ppl hes shes its whats
     """.split()
@@ -313,7 +314,8 @@ class Matcher:
             for term in q_terms | a_terms:
                 document_frequency[term] = document_frequency.get(term, 0) + 1
         self._idf = {t: math.log(1.0 + count / df) for t, df in document_frequency.items()}
-        self._unknown = self.params.unknown_weight * math.log(1.0 + count)
+        self._rarest = math.log(1.0 + count)  # the weight of a term only one entry has
+        self._unknown = self.params.unknown_weight * self._rarest
         self._question_terms = question_terms
         self._answer_terms = answer_terms
         self._phrasings: list[list[_Phrasing]] = [
@@ -341,7 +343,10 @@ class Matcher:
 
     def _weight(self, term: str, lowered: frozenset[str] = frozenset()) -> float:
         weight = self._idf.get(term)
-        if weight is None:
+        if weight is None and term.startswith(NOT_COVERED_PREFIX):
+            # A subject declared not covered is certain evidence, not a guess from spelling.
+            weight = self._rarest
+        elif weight is None:
             weight = self._unknown
             if term in lowered:
                 weight *= self.params.lowercase_unknown_factor
