@@ -24,6 +24,10 @@ MAX_STORED_QUESTION_CHARS: Final = 240
 # Distinct unanswered questions kept; past this the least frequent, oldest ones are dropped.
 # At ~300 bytes a row this caps the log near 1.5 MB, and an admin reads only the top ones.
 MAX_UNANSWERED_ROWS: Final = 5000
+# An unanswered question not asked again for this long is deleted. Admins read /unanswered to
+# find what the knowledge base lacks; a question nobody has asked for 90 days is no such gap,
+# and keeping it would only keep what someone once typed.
+MAX_UNANSWERED_AGE_SECONDS: Final = 90 * 24 * 3600.0
 # Two phrasings belong to one group in /unanswered at this token_sort_ratio (of normalised
 # text) or above. Measured on pairs: it joins case, punctuation and word order ("Who is
 # Rutte?" / "rutte who is": 100) and typos ("capitol of france": 94, "weather in pariss": 97),
@@ -32,6 +36,9 @@ MAX_UNANSWERED_ROWS: Final = 5000
 SIMILAR_QUESTION_SCORE: Final = 90.0
 
 _SCHEMA_VERSION: Final = 1
+# Every statement is a constant; values are always bound as ? parameters. PRAGMA takes no
+# parameters, hence this one statement built from a constant.
+_SET_SCHEMA_VERSION: Final = f"PRAGMA user_version = {_SCHEMA_VERSION}"
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS question_counts (
     status TEXT PRIMARY KEY,
@@ -111,10 +118,12 @@ class StatsStore:
         path: Path | str,
         *,
         max_rows: int = MAX_UNANSWERED_ROWS,
+        max_age: float = MAX_UNANSWERED_AGE_SECONDS,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.path = Path(path)
         self._max_rows = max_rows
+        self._max_age = max_age
         self._clock = clock
         self._lock = threading.Lock()
         self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -127,7 +136,8 @@ class StatsStore:
                     f"{self.path} was written by a newer version (schema {version})"
                 )
             self._conn.executescript(_SCHEMA)
-            self._conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+            self._conn.execute(_SET_SCHEMA_VERSION)
+            self._forget_old()
 
     def close(self) -> None:
         with self._lock:
@@ -170,6 +180,7 @@ class StatsStore:
     def unanswered(self, limit: int = 10) -> list[UnansweredGroup]:
         """The most frequent unanswered questions, similar ones grouped."""
         with self._lock:
+            self._forget_old()
             rows = self._conn.execute(
                 "SELECT question, reason, count FROM unanswered ORDER BY count DESC, last_seen DESC"
             ).fetchall()
@@ -206,6 +217,7 @@ class StatsStore:
             "DO UPDATE SET count = count + 1, last_seen = excluded.last_seen",
             (key, reason, text, self._clock()),
         )
+        self._forget_old()
         excess = (
             self._conn.execute("SELECT COUNT(*) FROM unanswered").fetchone()[0] - self._max_rows
         )
@@ -215,3 +227,8 @@ class StatsStore:
                 "(SELECT rowid FROM unanswered ORDER BY count ASC, last_seen ASC LIMIT ?)",
                 (excess,),
             )
+
+    def _forget_old(self) -> None:
+        self._conn.execute(
+            "DELETE FROM unanswered WHERE last_seen < ?", (self._clock() - self._max_age,)
+        )

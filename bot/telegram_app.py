@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import sqlite3
 import sys
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any, Final, TypeAlias
 from urllib.parse import urlsplit
@@ -44,6 +46,7 @@ from bot.tg_context import (
     TYPING_DELAY_SECONDS,
     BotContext,
     GroupCooldown,
+    UserCooldown,
     bot_context_of,
 )
 from bot.tg_handlers import (
@@ -81,6 +84,16 @@ logger = logging.getLogger(__name__)
 EXIT_OK: Final = 0
 EXIT_FAILURE: Final = 1
 EXIT_USAGE: Final = 2
+# Telegram refuses the token (401), at start or later (revoked in @BotFather): a restart with
+# the same token cannot help, so a supervisor can tell this apart from a crash worth retrying.
+EXIT_TOKEN_REJECTED: Final = 3
+# The answers PTB turns into InvalidToken (Telegram: 401 for a revoked token, 404 for a
+# malformed one); after either its poller stops for good.
+INVALID_TOKEN_STATUSES: Final = (HTTPStatus.UNAUTHORIZED, HTTPStatus.NOT_FOUND)
+TOKEN_REJECTED_MESSAGE: Final = (
+    "Telegram rejected TELEGRAM_BOT_TOKEN (401 Unauthorized): it is wrong, or was revoked or "
+    "regenerated in @BotFather. Set a valid token and restart."
+)
 
 STATS_FILE: Final = "stats.sqlite3"
 # Only what the bot handles: Telegram then never sends channel posts, reactions, member
@@ -101,6 +114,11 @@ CONCURRENT_UPDATES: Final = 8
 RATE_LIMIT_RETRIES: Final = 3
 # getMe/deleteWebhook attempts at startup before giving up (a container restarts us then).
 BOOTSTRAP_RETRIES: Final = 5
+# The poller fails within a few event-loop steps of a 401; this is ample, and short.
+POLLER_SETTLE_SECONDS: Final = 0.1
+# How long a getUpdates answer may take beyond its long-poll timeout before the poller gives
+# up and asks again: PTB's default, ample on a working connection (an answer takes ~250 ms).
+GET_UPDATES_READ_TIMEOUT: Final = 5.0
 # With webhooks nothing polls; a task touches the heartbeat this often instead.
 WEBHOOK_HEARTBEAT_SECONDS: Final = 30.0
 
@@ -109,11 +127,66 @@ TalksApplication: TypeAlias = Application[
 ]
 
 
-class HeartbeatRequest(HTTPXRequest):
+class TokenGuard:
+    """Stops the running bot when Telegram rejects its token, e.g. revoked in @BotFather.
+
+    On a 401 PTB's poller stops for good while the updater still reports running: the process
+    would live on, answering nothing. Once `stop_on_rejection` has armed it, the guard stops
+    the application instead, and run_bot exits with EXIT_TOKEN_REJECTED.
+    """
+
+    def __init__(self) -> None:
+        self.rejected = False
+        self._app: TalksApplication | None = None
+        self._stopping: asyncio.Task[None] | None = None
+
+    def stop_on_rejection(self, app: TalksApplication) -> None:
+        """Arm the guard: app is run with run_polling/run_webhook, which stop_running ends."""
+        self._app = app
+
+    def token_rejected(self) -> None:
+        """Called for every answer in INVALID_TOKEN_STATUSES."""
+        self.rejected = True
+        app = self._app
+        if app is None or self._stopping is not None:
+            return
+        if not app.running or app.updater is None or not app.updater.running:
+            return  # still starting (run_bot reports it) or already stopping
+        logger.critical("Telegram rejected the bot token while running; stopping")
+        self._stopping = asyncio.get_running_loop().create_task(self._stop(app))
+
+    async def _stop(self, app: TalksApplication) -> None:
+        # The guard hears of the 401 before PTB raises it. Let the poller fail first: stop()
+        # then re-raises its InvalidToken, rather than cancel it mid-failure and confirm the
+        # fetched updates with one more getUpdates that can only fail too.
+        await asyncio.sleep(POLLER_SETTLE_SECONDS)
+        updater = app.updater
+        if updater is None or not updater.running:
+            return  # a stop signal came first: run_polling is shutting down already
+        with contextlib.suppress(InvalidToken):  # the dead poller's error, re-raised by stop()
+            await updater.stop()
+        app.stop_running()  # run_polling then answers what was fetched and shuts down
+
+
+class GuardedRequest(HTTPXRequest):
+    """HTTPXRequest that tells the TokenGuard whenever Telegram rejects the token."""
+
+    def __init__(self, guard: TokenGuard, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._guard = guard
+
+    async def do_request(self, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
+        status, payload = await super().do_request(*args, **kwargs)
+        if status in INVALID_TOKEN_STATUSES:
+            self._guard.token_rejected()
+        return status, payload
+
+
+class HeartbeatRequest(GuardedRequest):
     """The connection used for getUpdates only: touches the heartbeat after each good round."""
 
-    def __init__(self, heartbeat: Path, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, heartbeat: Path, guard: TokenGuard, **kwargs: Any) -> None:
+        super().__init__(guard, **kwargs)
         self._heartbeat = heartbeat
 
     async def do_request(self, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
@@ -197,9 +270,12 @@ def build_application(
     store: StatsStore,
     *,
     cooldown: GroupCooldown | None = None,
+    user_cooldown: UserCooldown | None = None,
     rate_limiter: BaseRateLimiter[Any] | None = None,
     typing_delay: float = TYPING_DELAY_SECONDS,
     concurrent_updates: int = CONCURRENT_UPDATES,
+    token_guard: TokenGuard | None = None,
+    get_updates_read_timeout: float = GET_UPDATES_READ_TIMEOUT,
 ) -> TalksApplication:
     """The one place the bot is wired: settings, knowledge, store and limits in, app out."""
     deps = BotContext(
@@ -207,16 +283,25 @@ def build_application(
         store=store,
         admin_ids=settings.admin_ids,
         cooldown=cooldown if cooldown is not None else GroupCooldown(),
+        user_cooldown=user_cooldown if user_cooldown is not None else UserCooldown(),
         typing_delay=typing_delay,
     )
+    guard = token_guard if token_guard is not None else TokenGuard()
     app: TalksApplication = (
         ApplicationBuilder()
         .token(settings.require_token())
         .base_url(settings.base_url)
         .defaults(Defaults(link_preview_options=LinkPreviewOptions(is_disabled=True)))
         .rate_limiter(rate_limiter if rate_limiter is not None else default_rate_limiter())
+        # PTB's own defaults for both connections, plus the guard (and the heartbeat).
+        .request(GuardedRequest(guard, connection_pool_size=256))
         .get_updates_request(
-            HeartbeatRequest(heartbeat_path(settings.data_dir), connection_pool_size=1)
+            HeartbeatRequest(
+                heartbeat_path(settings.data_dir),
+                guard,
+                connection_pool_size=1,
+                read_timeout=get_updates_read_timeout,
+            )
         )
         .concurrent_updates(concurrent_updates)
         .job_queue(None)
@@ -294,7 +379,9 @@ def run_bot(settings: Settings) -> int:
     except (OSError, sqlite3.Error) as error:
         logger.error("Cannot open the statistics database in %s: %s", settings.data_dir, error)
         return EXIT_FAILURE
-    app = build_application(settings, holder, store)
+    guard = TokenGuard()
+    app = build_application(settings, holder, store, token_guard=guard)
+    guard.stop_on_rejection(app)
     mode = "webhook" if settings.webhook_url else "long polling"
     logger.info("Starting with %s; knowledge version %s", mode, holder.current.version)
     try:
@@ -306,12 +393,15 @@ def run_bot(settings: Settings) -> int:
                 bootstrap_retries=BOOTSTRAP_RETRIES,
             )
     except InvalidToken:
-        logger.error("Telegram rejected TELEGRAM_BOT_TOKEN: get a valid one from @BotFather")
-        return EXIT_FAILURE
+        logger.critical(TOKEN_REJECTED_MESSAGE)
+        return EXIT_TOKEN_REJECTED
     except TelegramError as error:
         logger.error("Could not start the bot: %s", error)
         return EXIT_FAILURE
     finally:
         store.close()
+    if guard.rejected:
+        logger.critical("Stopped: %s", TOKEN_REJECTED_MESSAGE)
+        return EXIT_TOKEN_REJECTED
     logger.info("Stopped")
     return EXIT_OK

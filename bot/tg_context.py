@@ -22,6 +22,15 @@ BOT_CONTEXT_KEY: Final = "talks_bot"
 # a queued answer would arrive late, out of context, and keep the flood going.
 GROUP_BURST_MESSAGES: Final = 3
 GROUP_SECONDS_PER_MESSAGE: Final = 3.0
+# One sender's questions, across every chat: a burst of 10 answers, then one every 2 s (30 a
+# minute). Reading one answer with its quotes takes a person far longer than 2 s, and 10
+# covers someone pasting a list of questions at once; a faster sender is a script. Past the
+# budget the bot stays silent rather than spend, on one sender, Telegram's limits that every
+# chat shares (about one message a second per chat, 30 a second in all - Bot API FAQ).
+# This is what bounds a private chat, which has no group budget; admins are exempt, since they
+# try the bot out with /test and /reload in quick succession.
+USER_BURST_MESSAGES: Final = 10
+USER_SECONDS_PER_MESSAGE: Final = 2.0
 # Show "typing…" only if an answer is not out within a second: below that a reply feels
 # immediate (the usual 1 s response-time limit), and matching itself takes ~1 ms (`make
 # bench`), so the indicator appears only when Telegram is slow or we wait on a rate limit -
@@ -61,32 +70,48 @@ class BoundedMap(Generic[K, V]):
 
 
 @dataclass
-class GroupCooldown:
-    """A token bucket per group chat: each message sent costs one token."""
+class Cooldown:
+    """A token bucket per key (a chat id, a sender id): each message sent costs one token."""
 
-    burst: int = GROUP_BURST_MESSAGES
-    seconds_per_message: float = GROUP_SECONDS_PER_MESSAGE
+    burst: int
+    seconds_per_message: float
     clock: Callable[[], float] = time.monotonic
     _buckets: dict[int, tuple[float, float]] = field(default_factory=dict, repr=False)
 
-    def allow(self, chat_id: int, cost: int = 1) -> bool:
-        """Spend `cost` tokens of this chat if it has them; False means stay silent."""
+    def allow(self, key: int, cost: int = 1) -> bool:
+        """Spend `cost` tokens of this key if it has them; False means stay silent."""
         now = self.clock()
-        tokens, since = self._buckets.get(chat_id, (float(self.burst), now))
+        tokens, since = self._buckets.get(key, (float(self.burst), now))
         tokens = min(float(self.burst), tokens + (now - since) / self.seconds_per_message)
-        cost = min(cost, self.burst)  # a long answer must still be possible in a quiet group
+        cost = min(cost, self.burst)  # a long answer must still be possible after a pause
         if tokens < cost:
-            self._buckets[chat_id] = (tokens, now)
+            self._buckets[key] = (tokens, now)
             return False
-        self._buckets[chat_id] = (tokens - cost, now)
+        self._buckets[key] = (tokens - cost, now)
         if len(self._buckets) > MEMORY_ENTRIES:
             self._forget_full_buckets(now)
         return True
 
     def _forget_full_buckets(self, now: float) -> None:
-        for chat_id, (tokens, since) in list(self._buckets.items()):
+        for key, (tokens, since) in list(self._buckets.items()):
             if tokens + (now - since) / self.seconds_per_message >= self.burst:
-                del self._buckets[chat_id]
+                del self._buckets[key]
+
+
+@dataclass
+class GroupCooldown(Cooldown):
+    """The budget of each group chat (keyed by chat id)."""
+
+    burst: int = GROUP_BURST_MESSAGES
+    seconds_per_message: float = GROUP_SECONDS_PER_MESSAGE
+
+
+@dataclass
+class UserCooldown(Cooldown):
+    """The budget of each sender (keyed by user id, or by the chat a message is sent as)."""
+
+    burst: int = USER_BURST_MESSAGES
+    seconds_per_message: float = USER_SECONDS_PER_MESSAGE
 
 
 @dataclass(frozen=True)
@@ -97,6 +122,7 @@ class BotContext:
     store: StatsStore
     admin_ids: frozenset[int]
     cooldown: GroupCooldown
+    user_cooldown: UserCooldown = field(default_factory=UserCooldown)
     typing_delay: float = TYPING_DELAY_SECONDS
     started_at: float = field(default_factory=time.monotonic)
     # (chat id, question message id) -> ids of the bot messages that answered it.

@@ -10,6 +10,7 @@ from typing import Final
 
 from telegram import Message, Update
 from telegram.constants import ChatType
+from telegram.error import NetworkError
 from telegram.ext import ContextTypes
 
 from bot.answers import Answer
@@ -53,12 +54,39 @@ def _is_group(message: Message) -> bool:
     return message.chat.type in GROUP_CHAT_TYPES
 
 
+def _sender_of(message: Message) -> int | None:
+    """Whom a message's flood budget is charged to: the chat it is sent as, else its author.
+
+    Anonymous group admins all share one user id (and channel posts another), so a message
+    sent on behalf of a chat is charged to that chat.
+    """
+    if message.sender_chat is not None:
+        return message.sender_chat.id
+    return message.from_user.id if message.from_user is not None else None
+
+
+def _sender_within_budget(deps: BotContext, sender: int | None, cost: int) -> bool:
+    if sender is None or deps.is_admin(sender) or deps.user_cooldown.allow(sender, cost):
+        return True
+    logger.info("Sender %s is over its message budget; staying silent", sender)
+    return False
+
+
 async def reply_in_chat(
-    context: ContextTypes.DEFAULT_TYPE, message: Message, reply: Reply
+    context: ContextTypes.DEFAULT_TYPE, message: Message, reply: Reply, sender: int | None = None
 ) -> list[Message]:
-    """Reply in the message's chat; in groups threaded to it and within the group cooldown."""
+    """Reply in the message's chat within its sender's budget; in groups threaded, and within
+    the group's budget too.
+
+    `sender` is whom the reply is charged to: the message's sender unless given (for a
+    button, whoever pressed it).
+    """
     deps = bot_context(context)
     chat_id = message.chat.id
+    if sender is None:
+        sender = _sender_of(message)
+    if not _sender_within_budget(deps, sender, len(reply.chunks)):
+        return []
     reply_to = None
     if _is_group(message):
         if not deps.cooldown.allow(chat_id, len(reply.chunks)):
@@ -127,6 +155,8 @@ async def edited_question(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     snapshot = deps.holder.current
     answer = snapshot.answer(question)
     reply = answer_reply(answer, snapshot.knowledge.messages)
+    if not _sender_within_budget(deps, _sender_of(message), len(reply.chunks)):
+        return
     reply_to = message.message_id if _is_group(message) else None
     ids = await replace_reply(context.bot, message.chat.id, previous, reply, reply_to=reply_to)
     _remember(deps, message.chat.id, message.message_id, answer, ids)
@@ -222,7 +252,8 @@ async def entry_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         await query.answer(ui_text(snapshot.knowledge.messages, "suggestion_gone"))
         return
     await query.answer()
-    await reply_in_chat(context, query.message, answer_reply(answer, snapshot.knowledge.messages))
+    reply = answer_reply(answer, snapshot.knowledge.messages)
+    await reply_in_chat(context, query.message, reply, query.from_user.id)
 
 
 async def stale_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -330,5 +361,11 @@ async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 
 async def log_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Log every exception with its traceback; the bot goes on with the next update."""
+    error = context.error
+    if update is None and isinstance(error, NetworkError):
+        # run_polling reports each failed getUpdates round here, and PTB retries it with a
+        # growing pause: an outage of Telegram or of the network, not a bug to trace.
+        logger.warning("Polling Telegram failed (%s); retrying", error)
+        return
     update_id = update.update_id if isinstance(update, Update) else None
-    logger.error("Error while handling update %s", update_id, exc_info=context.error)
+    logger.error("Error while handling update %s", update_id, exc_info=error)

@@ -10,7 +10,7 @@ from typing import Final
 
 from telegram import Bot, InlineKeyboardMarkup, Message, ReplyParameters
 from telegram.constants import ChatAction, ParseMode
-from telegram.error import BadRequest, TelegramError
+from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot.tg_views import Reply, html_to_plain
 
@@ -81,31 +81,53 @@ def _keyboard_for(reply: Reply, index: int) -> InlineKeyboardMarkup | None:
     return reply.keyboard if index == len(reply.chunks) - 1 else None
 
 
+def _log_refused(chat_id: int, error: Forbidden) -> None:
+    # A user who blocked the bot, or a group that removed it: routine, not a bug to trace.
+    logger.info("Chat %s does not accept messages from the bot (%s); reply dropped", chat_id, error)
+
+
 async def send_reply(
     bot: Bot, chat_id: int, reply: Reply, *, reply_to: int | None = None
 ) -> list[Message]:
-    """Send every chunk of a reply; the keyboard goes under the last one."""
-    return [
-        await _send_chunk(bot, chat_id, chunk, _keyboard_for(reply, index), reply_to)
-        for index, chunk in enumerate(reply.chunks)
-    ]
+    """Send every chunk of a reply; the keyboard goes under the last one.
+
+    Returns the messages sent: those before the chat refused the bot (403), if it did -
+    a user who blocked the bot, or a group that removed it.
+    """
+    sent: list[Message] = []
+    try:
+        for index, chunk in enumerate(reply.chunks):
+            sent.append(
+                await _send_chunk(bot, chat_id, chunk, _keyboard_for(reply, index), reply_to)
+            )
+    except Forbidden as error:
+        _log_refused(chat_id, error)
+    return sent
 
 
 async def replace_reply(
     bot: Bot, chat_id: int, old_ids: Sequence[int], reply: Reply, *, reply_to: int | None = None
 ) -> tuple[int, ...]:
-    """Turn earlier bot messages into a new reply: edit, send what is extra, delete the rest."""
+    """Turn earlier bot messages into a new reply: edit, send what is extra, delete the rest.
+
+    Returns the ids of the reply's messages; if the chat refuses the bot (403) midway, those
+    done so far followed by the old ones not reached.
+    """
     ids: list[int] = []
-    for index, chunk in enumerate(reply.chunks):
-        keyboard = _keyboard_for(reply, index)
-        if index < len(old_ids):
-            await _edit_chunk(bot, chat_id, old_ids[index], chunk, keyboard)
-            ids.append(old_ids[index])
-        else:
-            ids.append((await _send_chunk(bot, chat_id, chunk, keyboard, reply_to)).message_id)
-    for stale in old_ids[len(reply.chunks) :]:
-        with contextlib.suppress(BadRequest):  # already deleted by someone: nothing to do
-            await bot.delete_message(chat_id, stale)
+    try:
+        for index, chunk in enumerate(reply.chunks):
+            keyboard = _keyboard_for(reply, index)
+            if index < len(old_ids):
+                await _edit_chunk(bot, chat_id, old_ids[index], chunk, keyboard)
+                ids.append(old_ids[index])
+            else:
+                ids.append((await _send_chunk(bot, chat_id, chunk, keyboard, reply_to)).message_id)
+        for stale in old_ids[len(reply.chunks) :]:
+            with contextlib.suppress(BadRequest):  # already deleted by someone: nothing to do
+                await bot.delete_message(chat_id, stale)
+    except Forbidden as error:
+        _log_refused(chat_id, error)
+        return (*ids, *old_ids[len(ids) :])
     return tuple(ids)
 
 

@@ -17,14 +17,30 @@ from bot.config import Settings
 from bot.knowledge import DEFAULT_KNOWLEDGE_DIR
 from bot.service import KnowledgeHolder, Snapshot, load_snapshot
 from bot.stats_store import StatsStore
-from bot.telegram_app import ALLOWED_UPDATES, TalksApplication, build_application
-from bot.tg_context import GroupCooldown
+from bot.telegram_app import (
+    ALLOWED_UPDATES,
+    GET_UPDATES_READ_TIMEOUT,
+    TalksApplication,
+    build_application,
+)
+from bot.tg_context import GroupCooldown, UserCooldown
 from tests.fakes.telegram_server import ApiCall, FakeTelegram, running_fake_telegram
 
 # Shaped like a BotFather token, so that bot.config accepts it too.
 TEST_TOKEN = "123456789:AAHfakeTokenForTests_0123456789abcdef"
+# The part of the token that is secret (the part before the colon is the bot's public id).
+TOKEN_SECRET = TEST_TOKEN.split(":", 1)[1]
 ADMIN_ID = 4242
 ADMIN_USERNAME = "boss"
+# Polling that notices faults and recovers quickly, for launch_bot(**FAST_RECOVERY): PTB
+# waits poll_interval x 1.5^n after the n-th failed getUpdates in a row (from 1 s when the
+# interval is 0), and gives a silent Telegram the long-poll timeout (whole seconds, per the
+# Bot API; 0 polls without waiting) plus the read timeout.
+FAST_RECOVERY: dict[str, Any] = {
+    "poll_interval": 0.05,
+    "poll_timeout": 0,
+    "get_updates_read_timeout": 0.3,
+}
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -113,57 +129,72 @@ def unthrottled_rate_limiter() -> AIORateLimiter:
     return AIORateLimiter(overall_max_rate=0, group_max_rate=0, max_retries=2)
 
 
+async def start_bot(
+    stack: contextlib.AsyncExitStack,
+    telegram: FakeTelegram,
+    holder: KnowledgeHolder,
+    data_dir: Path,
+    *,
+    admin_ids: frozenset[int] = frozenset({ADMIN_ID}),
+    cooldown: GroupCooldown | None = None,
+    user_cooldown: UserCooldown | None = None,
+    typing_delay: float = 1.0,
+    allowed_updates: Any = ALLOWED_UPDATES,
+    poll_interval: float = 0.0,
+    poll_timeout: int = 10,
+    get_updates_read_timeout: float = GET_UPDATES_READ_TIMEOUT,
+) -> RunningBot:
+    """Start the bot as build_application wires it and run_polling runs it; `stack` stops it."""
+    data_dir.mkdir(exist_ok=True)
+    settings = Settings(
+        token=TEST_TOKEN,
+        base_url=telegram.base_url,
+        admin_ids=admin_ids,
+        knowledge_dir=holder.directory,
+        data_dir=data_dir,
+    )
+    store = StatsStore(data_dir / "stats.sqlite3")
+    stack.callback(store.close)
+    app = build_application(
+        settings,
+        holder,
+        store,
+        cooldown=cooldown,
+        user_cooldown=user_cooldown,
+        rate_limiter=unthrottled_rate_limiter(),
+        typing_delay=typing_delay,
+        get_updates_read_timeout=get_updates_read_timeout,
+    )
+    running = RunningBot(app, telegram, holder, store, settings)
+    await app.initialize()
+    stack.push_async_callback(app.shutdown)
+    assert app.post_init is not None
+    await app.post_init(app)  # initialize() does not call it; run_polling does
+    assert app.updater is not None
+    await app.updater.start_polling(
+        poll_interval=poll_interval,
+        timeout=poll_timeout,
+        allowed_updates=list(allowed_updates),
+        error_callback=running.polling_errors.append,
+    )
+    await app.start()
+    stack.push_async_callback(_stop, app)
+    return running
+
+
 @pytest.fixture
 async def launch_bot(
     telegram: FakeTelegram, shipped_snapshot: Snapshot, tmp_path: Path
 ) -> AsyncIterator[LaunchBot]:
-    """Start the bot as build_application wires it; stopped (gracefully) at teardown."""
+    """Start the bot (options as start_bot's); stopped (gracefully) at teardown."""
     async with contextlib.AsyncExitStack() as stack:
 
-        async def launch(
-            *,
-            knowledge_dir: Path | None = None,
-            admin_ids: frozenset[int] = frozenset({ADMIN_ID}),
-            cooldown: GroupCooldown | None = None,
-            typing_delay: float = 1.0,
-            allowed_updates: Any = ALLOWED_UPDATES,
-        ) -> RunningBot:
-            data_dir = tmp_path / "data"
-            data_dir.mkdir(exist_ok=True)
-            settings = Settings(
-                token=TEST_TOKEN,
-                base_url=telegram.base_url,
-                admin_ids=admin_ids,
-                knowledge_dir=knowledge_dir or DEFAULT_KNOWLEDGE_DIR,
-                data_dir=data_dir,
-            )
+        async def launch(*, knowledge_dir: Path | None = None, **options: Any) -> RunningBot:
             if knowledge_dir is None:
                 holder = KnowledgeHolder(DEFAULT_KNOWLEDGE_DIR, snapshot=shipped_snapshot)
             else:
                 holder = KnowledgeHolder(knowledge_dir)
-            store = StatsStore(data_dir / "stats.sqlite3")
-            stack.callback(store.close)
-            app = build_application(
-                settings,
-                holder,
-                store,
-                cooldown=cooldown,
-                rate_limiter=unthrottled_rate_limiter(),
-                typing_delay=typing_delay,
-            )
-            running = RunningBot(app, telegram, holder, store, settings)
-            await app.initialize()
-            stack.push_async_callback(app.shutdown)
-            assert app.post_init is not None
-            await app.post_init(app)  # initialize() does not call it; run_polling does
-            assert app.updater is not None
-            await app.updater.start_polling(
-                allowed_updates=list(allowed_updates),
-                error_callback=running.polling_errors.append,
-            )
-            await app.start()
-            stack.push_async_callback(_stop, app)
-            return running
+            return await start_bot(stack, telegram, holder, tmp_path / "data", **options)
 
         yield launch
 

@@ -517,6 +517,20 @@ async def test_faults_are_used_in_order_and_map_to_ptb_errors(telegram: FakeTele
     assert telegram.bot_texts(42) == ["hi", "hi"]
 
 
+async def test_a_fault_with_when_only_hits_the_calls_it_accepts(telegram: FakeTelegram) -> None:
+    for chat_id in (42, 43):
+        telegram.private_chat(chat_id)
+    telegram.inject_fault("sendMessage", status=500, times=None, when=lambda p: p["chat_id"] == 43)
+
+    async with bare_bot(telegram, read_timeout=1.0) as bot:
+        await bot.send_message(42, "passes by the fault")
+        with pytest.raises(NetworkError, match="Internal Server Error"):
+            await bot.send_message(43, "hits it")
+        await bot.send_message(42, "passes by again")
+
+    assert [call.status for call in telegram.calls_to("sendMessage")] == [200, 500, 200]
+
+
 async def test_wrong_token_is_invalid_token_for_ptb(telegram: FakeTelegram) -> None:
     request = HTTPXRequest()
     bot = Bot("999:WRONG", base_url=telegram.base_url, request=request)

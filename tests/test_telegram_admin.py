@@ -147,37 +147,81 @@ async def test_admin_command_from_non_admin_is_refused_and_changes_nothing(
     assert bot.holder.current.version == version
 
 
-async def test_non_admin_with_an_admins_username_is_refused(bot: RunningBot):
+CHAT_TYPES = ["private", "group", "supergroup"]
+# Telegram's sender of messages that anonymous group admins send on behalf of the group.
+ANONYMOUS_ADMIN_BOT_ID = 1087968824
+
+
+def _chat(server, chat_type: str, user_id: int, username: str | None = None):
+    if chat_type == "private":
+        return server.private_chat(user_id, "Boss", username)
+    return server.group_chat(-1000 - user_id, "Readers", chat_type)
+
+
+async def _assert_refused(bot: RunningBot, chat, unchanged: Snapshot) -> None:
+    [call] = await bot.replies(chat["id"])
+    await bot.settle()
+    assert bot.server.bot_texts(chat["id"]) == [REFUSAL]
+    assert bot.holder.current is unchanged  # not even reloaded to the same version
+    assert ("reply_parameters" in call.params) == (chat["type"] != "private")
+
+
+@pytest.mark.parametrize("chat_type", CHAT_TYPES)
+async def test_non_admin_with_an_admins_username_is_refused(bot: RunningBot, chat_type: str):
     server = bot.server
+    before = bot.holder.current
     impostor = server.user(64, "Boss", ADMIN_USERNAME)
-    chat = server.private_chat(64, "Boss", ADMIN_USERNAME)
-    server.send_text(chat, impostor, "/stats")
-    await bot.replies(chat["id"])
-    assert server.bot_texts(chat["id"]) == [REFUSAL]
+    chat = _chat(server, chat_type, 64, ADMIN_USERNAME)
+    server.send_text(chat, impostor, "/reload")
+    await _assert_refused(bot, chat, before)
 
 
-async def test_forwarded_admin_command_from_non_admin_is_refused(
-    launch_bot: LaunchBot, knowledge_copy: Path
-):
-    bot = await launch_bot(knowledge_dir=knowledge_copy)
-    version = bot.holder.current.version
-    _edit_yaml(knowledge_copy / "qa.yaml", lambda qa: qa["entries"][0].update(answer="Changed."))
+@pytest.mark.parametrize("chat_type", CHAT_TYPES)
+async def test_forwarded_admin_command_from_non_admin_is_refused(bot: RunningBot, chat_type: str):
     server = bot.server
+    before = bot.holder.current
     admin = server.user(ADMIN_ID, "Boss", ADMIN_USERNAME)
-    chat = server.private_chat(65)
+    chat = _chat(server, chat_type, 65)
     server.forward_text(chat, server.user(65), "/reload", original_sender=admin)
-    await bot.replies(chat["id"])
-    assert server.bot_texts(chat["id"]) == [REFUSAL]
-    assert bot.holder.current.version == version
+    await _assert_refused(bot, chat, before)
 
 
-async def test_admin_commands_in_a_group_are_refused_for_members(bot: RunningBot):
+@pytest.mark.parametrize("chat_type", ["group", "supergroup"])
+@pytest.mark.parametrize("command", ADMIN_COMMANDS)
+async def test_admin_commands_in_groups_are_refused_for_members(
+    bot: RunningBot, chat_type: str, command: str
+):
     server = bot.server
-    group = server.group_chat(-66, "Readers")
-    server.send_text(group, server.user(66), "/stats@TalksTestBot")
-    [call] = await bot.replies(group["id"])
-    assert server.bot_texts(group["id"]) == [REFUSAL]
-    assert "reply_parameters" in call.params
+    before = bot.holder.current
+    group = _chat(server, chat_type, 66)
+    name, _, argument = command.partition(" ")
+    server.send_text(group, server.user(66), f"{name}@TalksTestBot {argument}".strip())
+    await _assert_refused(bot, group, before)
+
+
+async def test_admin_command_sent_anonymously_on_behalf_of_a_group_is_refused(bot: RunningBot):
+    # Anonymous admins all appear as one Telegram bot account: nobody can be told apart.
+    server = bot.server
+    before = bot.holder.current
+    group = _chat(server, "supergroup", 67)
+    anonymous = {"id": ANONYMOUS_ADMIN_BOT_ID, "is_bot": True, "first_name": "Group"}
+    server.enqueue_update(
+        "message",
+        {"message_id": 1, "date": 0, "chat": group, "from": anonymous, "sender_chat": group,
+         "text": "/reload", "entities": [{"type": "bot_command", "offset": 0, "length": 7}]},
+    )  # fmt: skip
+    await _assert_refused(bot, group, before)
+
+
+@pytest.mark.parametrize("chat_type", CHAT_TYPES)
+async def test_admin_commands_work_for_the_admin_in_every_chat_type(
+    bot: RunningBot, chat_type: str
+):
+    server = bot.server
+    chat = _chat(server, chat_type, ADMIN_ID)
+    server.send_text(chat, server.user(ADMIN_ID, "Boss", ADMIN_USERNAME), "/stats")
+    await bot.replies(chat["id"])
+    assert server.bot_texts(chat["id"])[0].startswith("Uptime: ")
 
 
 async def test_command_menus_are_set_for_private_chats_groups_and_admins(bot: RunningBot):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+import logging
+
 import pytest
 
 from bot.tg_context import GroupCooldown
@@ -139,7 +142,7 @@ async def test_group_cooldown_stops_one_user_flooding_the_group(launch_bot: Laun
     assert len(bot.sent_to(group["id"])) == 4
 
 
-async def test_private_chats_have_no_cooldown(launch_bot: LaunchBot):
+async def test_group_cooldown_does_not_apply_to_private_chats(launch_bot: LaunchBot):
     bot = await launch_bot(cooldown=GroupCooldown(burst=1, clock=lambda: 0.0))
     server = bot.server
     chat = server.private_chat(44)
@@ -148,30 +151,94 @@ async def test_private_chats_have_no_cooldown(launch_bot: LaunchBot):
     await bot.replies(chat["id"], 4)
 
 
+# Calls the bot makes at startup and while polling; anything else would be a reaction.
+_HOUSEKEEPING = {"getMe", "deleteWebhook", "setMyCommands", "getUpdates"}
+# The update kinds sent below: messages without text, and kinds the bot has no handler for.
+_QUIET_KINDS = (
+    "message", "edited_message", "channel_post", "edited_channel_post", "message_reaction",
+    "message_reaction_count", "poll", "poll_answer", "my_chat_member", "chat_member",
+    "chat_join_request",
+)  # fmt: skip
+
+
+_SERVICE_MESSAGE_IDS = itertools.count(900)  # above any id the chats use otherwise
+
+
+def _service_message(server, chat, user, **fields) -> None:
+    message_id = next(_SERVICE_MESSAGE_IDS)
+    server.enqueue_update(
+        "message",
+        {"message_id": message_id, "date": 0, "chat": chat, "from": user, **fields},
+    )
+
+
 async def test_updates_without_text_are_ignored_quietly_in_every_chat_type(
-    launch_bot: LaunchBot,
+    launch_bot: LaunchBot, caplog: pytest.LogCaptureFixture
 ):
-    # Every update kind delivered, so that the handlers' own filters are what is tested.
-    bot = await launch_bot(allowed_updates=["message", "edited_message", "channel_post",
-                                            "edited_channel_post", "callback_query",
-                                            "inline_query"])  # fmt: skip
+    caplog.set_level(logging.WARNING)
+    # Delivered although the bot does not ask for most of them, so that the handlers' own
+    # filters are what is tested.
+    bot = await launch_bot(allowed_updates=_QUIET_KINDS)
     server = bot.server
-    user = server.user(45)
+    user, admin = server.user(45), server.user(46, "Admin")
     private = server.private_chat(45)
     group = server.group_chat(-111, "Readers")
     supergroup = server.group_chat(-112, "Readers+", "supergroup")
     channel = server.channel(-113, "News")
     for chat in (private, group, supergroup):
         server.send_sticker(chat, user)
-        server.send_photo(chat, user, caption=f"{BOT} black sea")
+        photo = server.send_photo(chat, user, caption=f"{BOT} black sea")["message"]
+        server.enqueue_update(  # a new caption: an edited message that still has no text
+            "edited_message", {**photo, "caption": f"{BOT} energy", "edit_date": 1}
+        )
         server.send_voice(chat, user)
         server.send_poll(chat, user)
-    server.new_chat_members(group, user, [server.user(46)])
+        server.enqueue_update(
+            "message_reaction",
+            {"chat": chat, "message_id": photo["message_id"], "user": user, "date": 0,
+             "old_reaction": [], "new_reaction": [{"type": "emoji", "emoji": "👍"}]},
+        )  # fmt: skip
+        server.enqueue_update(
+            "message_reaction_count",
+            {"chat": chat, "message_id": photo["message_id"], "date": 0,
+             "reactions": [{"type": {"type": "emoji", "emoji": "👍"}, "total_count": 2}]},
+        )  # fmt: skip
+    # The user blocks the bot in private; the bot is added to a group and promoted in a channel.
+    server.my_chat_member_update(private, user, old_status="member", new_status="kicked")
+    server.my_chat_member_update(group, admin, old_status="left", new_status="member")
+    server.my_chat_member_update(channel, admin, old_status="member", new_status="administrator")
+    for chat in (group, supergroup, channel):
+        server.chat_member_update(chat, admin, user, old_status="left", new_status="member")
+    server.new_chat_members(group, admin, [server.user(47)])
+    _service_message(server, group, admin, left_chat_member=server.user(47))
+    _service_message(server, supergroup, admin, new_chat_title="Readers, renamed")
+    _service_message(server, supergroup, admin, group_chat_created=True)
+    server.enqueue_update(
+        "chat_join_request",
+        {"chat": supergroup, "from": user, "user_chat_id": user["id"], "date": 0},
+    )
     post = server.channel_post(channel, f"{BOT} black sea")
     server.edited_channel_post(post["channel_post"], "/ask black sea")
+    server.channel_post(channel, "/start")
+    poll = server.send_poll(group, user)["message"]["poll"]
+    server.enqueue_update("poll", {**poll, "total_voter_count": 1})
+    server.enqueue_update(
+        "poll_answer",
+        {"poll_id": poll["id"], "user": user, "option_ids": [0],
+         "option_persistent_ids": [poll["options"][0]["persistent_id"]]},
+    )  # fmt: skip
     await bot.settle()
-    assert server.calls_to("sendMessage") == []
+    delivered = {
+        kind
+        for call in server.calls_to("getUpdates")
+        if call.ok
+        for update in call.result
+        for kind in update.keys() - {"update_id"}
+    }
+    assert delivered == set(_QUIET_KINDS)  # each kind did reach the bot
+    assert {call.method for call in server.calls} <= _HOUSEKEEPING
     assert bot.polling_errors == []
+    assert [r.getMessage() for r in caplog.records] == []
     server.send_text(private, user, "black sea")  # and the bot is still answering
     await bot.replies(private["id"])
 

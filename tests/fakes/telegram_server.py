@@ -178,6 +178,7 @@ class Fault:
     delay: float | None
     drop: bool
     remaining: int | None
+    when: Callable[[JsonDict], bool] | None = None
 
 
 @dataclass(slots=True)
@@ -860,6 +861,7 @@ class FakeTelegram:
         delay: float | None = None,
         drop: bool = False,
         times: int | None = 1,
+        when: Callable[[JsonDict], bool] | None = None,
     ) -> Fault:
         """Makes the next ``times`` calls of ``method`` (``"*"``: any method) fail.
 
@@ -870,7 +872,9 @@ class FakeTelegram:
         answering; a fault with only ``delay`` then answers normally - the call takes
         effect, as when a slow Telegram answers after the client timed out. ``drop``
         closes the connection without an answer and without performing the call.
-        ``times=None`` keeps the fault until :meth:`clear_faults`.
+        ``times=None`` keeps the fault until :meth:`clear_faults`. ``when`` limits the fault
+        to calls whose decoded parameters it accepts (e.g. getUpdates confirming an offset);
+        other calls pass it by and take the next fault of the method, if any.
         """
         key = "*" if method == "*" else self.spec.canonical_method(method)
         if key is None:
@@ -897,7 +901,7 @@ class FakeTelegram:
                 if retry_after is not None:
                     error["parameters"] = {"retry_after": retry_after}
                 body = error
-        fault = Fault(status=status, body=body, delay=delay, drop=drop, remaining=times)
+        fault = Fault(status=status, body=body, delay=delay, drop=drop, remaining=times, when=when)
         self._faults.setdefault(key, deque()).append(fault)
         return fault
 
@@ -905,15 +909,15 @@ class FakeTelegram:
         """Removes every pending injected fault."""
         self._faults.clear()
 
-    def _take_fault(self, method: str) -> Fault | None:
+    def _take_fault(self, method: str, params: JsonDict) -> Fault | None:
         for key in (method, "*"):
-            queue = self._faults.get(key)
-            if queue:
-                fault = queue[0]
+            queue = self._faults.get(key, deque())
+            fault = next((f for f in queue if f.when is None or f.when(params)), None)
+            if fault is not None:
                 if fault.remaining is not None:
                     fault.remaining -= 1
                     if fault.remaining == 0:
-                        queue.popleft()
+                        queue.remove(fault)
                 return fault
         return None
 
@@ -1305,7 +1309,7 @@ class FakeTelegram:
             self.violations.extend(problems)
             return self._answer_error(call, 400, "Bad Request: " + "; ".join(problems))
 
-        fault = self._take_fault(method)
+        fault = self._take_fault(method, params)
         if fault is not None:
             call.fault = fault
             stopped = bool(fault.delay) and await self._sleep_unless_stopped(fault.delay or 0)
