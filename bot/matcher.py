@@ -92,7 +92,7 @@ class MatchParams:
     coverage_power: float = 1.5
     # Share of the score that comes from coverage alone; the rest from phrasing closeness.
     coverage_share: float = 0.55
-    # Share of phrasing closeness from rapidfuzz's token_sort_ratio; the rest is the
+    # Share of phrasing closeness from rapidfuzz's token-sort ratio; the rest is the
     # weighted cosine between the question and the entry's nearest phrasing.
     fuzzy_share: float = 0.2
     # Shortest misspelt word that is corrected to a known one, and how close it must be.
@@ -205,9 +205,12 @@ class _Analyzer:
                 self._targets_by_length.setdefault(len(word), []).append(word)
         # Names the article writes with a capital (Rutte, Jeddah, Putin...). Short words are
         # only corrected towards these: "start" must not become "state", but "rute" is Rutte.
-        self._names = frozenset(
+        names = {
             w for w in capitalised_words(knowledge.article.text) if w.isalpha() and len(w) >= 3
-        )
+        }
+        self._names_by_length: dict[int, list[str]] = {}
+        for word in sorted(names):
+            self._names_by_length.setdefault(len(word), []).append(word)
         self.correct = lru_cache(maxsize=8192)(self._correct)
 
     def _correct(self, word: str) -> str:
@@ -226,9 +229,8 @@ class _Analyzer:
         short = len(word) <= self._params.short_word_length
         best: tuple[int, str] | None = None
         for length in range(len(word) - max_edits, len(word) + max_edits + 1):
-            targets = self._targets_by_length.get(length, ())
-            if short:
-                targets = [t for t in targets if t in self._names]
+            by_length = self._names_by_length if short else self._targets_by_length
+            targets = by_length.get(length, ())
             found = process.extractOne(word, targets, scorer=OSA.distance, score_cutoff=max_edits)
             if found is not None and (best is None or found[1] < best[0]):
                 best = (int(found[1]), found[0])
@@ -405,14 +407,14 @@ class Matcher:
         parts = _question_parts(question)
         for number, part in enumerate(parts):
             discount = 1.0 if number == 0 else self.params.sentence_discount
-            for candidate in self._rank_text(part, whole=number == 0):
+            for candidate in self._rank_text(part, keep=limit, whole=number == 0):
                 score = round(candidate.score * discount, 2)
                 if score > best.get(candidate.entry_id, -1.0):
                     best[candidate.entry_id] = score
         ranked = sorted(best.items(), key=lambda item: item[1], reverse=True)[:limit]
         return [Candidate(entry_id, score) for entry_id, score in ranked]
 
-    def _rank_text(self, text: str, *, whole: bool = True) -> list[Candidate]:
+    def _rank_text(self, text: str, *, keep: int, whole: bool = True) -> list[Candidate]:
         terms = self._analyzer.terms(text)
         content = [t for t in terms if t not in QUESTION_WORDS]
         if not terms or (not whole and len(content) < self.params.sentence_min_terms):
@@ -440,8 +442,13 @@ class Matcher:
         query_norm = math.sqrt(sum(w * w for w in weights.values()))
         query_text = " ".join(sorted(terms))
         scored: list[Candidate] = []
+        best_scores: list[float] = []  # min-heap of the `keep` best scores so far
         for index in shortlist:
             coverage = credit[index] / total
+            # The shortlist is in falling coverage, and a score can never exceed
+            # 100 * coverage ** power: once that bound cannot enter the best `keep`, stop.
+            if len(best_scores) >= keep and 100.0 * coverage**p.coverage_power <= best_scores[0]:
+                break
             # How closely the question resembles the entry's nearest phrasing: weighted
             # cosine, so a one-word question matches a one-word phrasing better than a
             # long phrasing that merely contains the word.
@@ -456,10 +463,10 @@ class Matcher:
                 (dot / (query_norm * entry_phrasings[n].norm) for n, dot in dots.items()),
                 default=0.0,
             )
-            # rapidfuzz on the sorted terms breaks ties between near-equal phrasings.
-            fuzzy = process.extractOne(
-                query_text, self._phrasing_texts[index], scorer=fuzz.token_sort_ratio
-            )
+            # rapidfuzz on the sorted terms breaks ties between near-equal phrasings. Both
+            # sides are already sorted term strings, so plain `ratio` is token_sort_ratio
+            # without re-sorting every phrasing on every call.
+            fuzzy = process.extractOne(query_text, self._phrasing_texts[index], scorer=fuzz.ratio)
             closeness = (1.0 - p.fuzzy_share) * cosine + p.fuzzy_share * (
                 fuzzy[1] / 100.0 if fuzzy else 0.0
             )
@@ -469,6 +476,10 @@ class Matcher:
                 * (p.coverage_share + (1.0 - p.coverage_share) * closeness)
             )
             scored.append(Candidate(self._ids[index], round(score, 2)))
+            if len(best_scores) < keep:
+                heapq.heappush(best_scores, score)
+            elif score > best_scores[0]:
+                heapq.heapreplace(best_scores, score)
         scored.sort(key=lambda c: c.score, reverse=True)
         return scored
 

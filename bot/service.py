@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from bot.answers import Answer, answer_entry, answer_question
@@ -17,7 +18,16 @@ class Snapshot:
 
     knowledge: Knowledge
     matcher: Matcher
-    warnings: tuple[Problem, ...]
+
+    @cached_property
+    def warnings(self) -> tuple[Problem, ...]:
+        """The loader's warnings plus phrasings that collide with another entry.
+
+        The collision check matches every phrasing (about 1,000), so it costs several
+        times the load itself; it never blocks a load (warnings cannot make one fail) and
+        runs when asked for: by `check`, by /reload's report, and after the bot starts.
+        """
+        return (*self.knowledge.warnings, *routing_warnings(self.knowledge, self.matcher))
 
     @property
     def version(self) -> str:
@@ -65,9 +75,7 @@ def routing_warnings(knowledge: Knowledge, matcher: Matcher) -> list[Problem]:
 def load_snapshot(directory: Path | str = DEFAULT_KNOWLEDGE_DIR) -> Snapshot:
     """Load, validate and prepare; raise KnowledgeError and change nothing if invalid."""
     knowledge = load_knowledge(directory)
-    matcher = Matcher(knowledge)
-    warnings = (*knowledge.warnings, *routing_warnings(knowledge, matcher))
-    return Snapshot(knowledge, matcher, warnings)
+    return Snapshot(knowledge, Matcher(knowledge))
 
 
 @dataclass(frozen=True)

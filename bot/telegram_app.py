@@ -374,6 +374,8 @@ def run_bot(settings: Settings) -> int:
         for problem in error.problems:
             logger.error("  %s", problem)
         return EXIT_FAILURE
+    for problem in holder.current.warnings:  # e.g. colliding phrasings; they never block
+        logger.warning("Knowledge base: %s", problem)
     try:
         store = _open_store(settings.data_dir)
     except (OSError, sqlite3.Error) as error:
