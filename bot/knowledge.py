@@ -233,7 +233,7 @@ def _describe(value: object) -> str:
     return f"{type(value).__name__} {text[:60]}{'…' if len(text) > 60 else ''}"
 
 
-def _read_yaml(path: Path, out: _Collector) -> Any:
+def _read_yaml(path: Path, out: _Collector, *, may_be_empty: bool = False) -> Any:
     name = path.name
     try:
         raw = path.read_bytes()
@@ -246,7 +246,12 @@ def _read_yaml(path: Path, out: _Collector) -> Any:
         out.unreadable.add(name)
         return None
     try:
-        return yaml.load(raw.decode("utf-8"), Loader=_SafeLoader)
+        data = yaml.load(raw.decode("utf-8"), Loader=_SafeLoader)
+        if data is None and not may_be_empty:
+            # An empty file would otherwise load as "nothing to say" and fail much later.
+            out.error(name, None, None, "is empty")
+            out.unreadable.add(name)
+        return data
     except UnicodeDecodeError as exc:
         out.error(name, None, None, f"is not UTF-8: {exc.reason} at byte {exc.start}")
         out.unreadable.add(name)
@@ -461,7 +466,7 @@ def _load_phrase_groups(
     directory: Path, file: str, key: str, out: _Collector, owner: dict[str, str]
 ) -> dict[str, tuple[str, ...]]:
     """Groups of `name: [phrases]`; a phrase may belong to one group across all such files."""
-    data = _read_yaml(directory / file, out)
+    data = _read_yaml(directory / file, out, may_be_empty=True)
     if data is None:
         return {}
     if not isinstance(data, dict) or not isinstance(data.get(key), dict):
