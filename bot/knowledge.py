@@ -322,7 +322,9 @@ def _load_article(directory: Path, out: _Collector) -> Article | None:
         out.error(text_file, None, None, f"cannot be read as UTF-8 text: {exc}")
         return None
     paragraphs = split_paragraphs(text)
-    raw_nf = data.get("non_factual_paragraphs") or {}
+    raw_nf = data.get("non_factual_paragraphs", {})
+    if raw_nf is None:  # written out empty: no paragraph is exempt
+        raw_nf = {}
     non_factual: dict[int, str] = {}
     if not isinstance(raw_nf, dict):
         out.error(file, None, "non_factual_paragraphs", "must map paragraph numbers to reasons")
