@@ -5,7 +5,7 @@ from __future__ import annotations
 import heapq
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Literal
@@ -496,8 +496,3 @@ class Matcher:
             return MatchResult("answered", question, top.entry_id, top.score, tuple(ranked))
         plausible = tuple(c for c in ranked if c.score >= p.suggest_threshold)[: p.max_suggestions]
         return MatchResult("suggest", question, top.entry_id, top.score, plausible)
-
-
-def rank_many(matcher: Matcher, questions: Iterable[str]) -> list[MatchResult]:
-    """Match a batch of questions with one prepared matcher."""
-    return [matcher.match(q) for q in questions]
