@@ -19,8 +19,8 @@ check: $(STAMP)
 	$(PY) -m bot check
 
 lint: $(STAMP)
-	$(PY) -m ruff check bot tests
-	$(PY) -m ruff format --check bot tests
+	$(PY) -m ruff check bot tests tools
+	$(PY) -m ruff format --check bot tests tools
 	$(PY) -m mypy
 
 test: lint
