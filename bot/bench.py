@@ -15,7 +15,7 @@ from typing import TextIO
 
 from rapidfuzz import fuzz, process
 
-from bot.evaluation import HELDOUT_FILE, TUNING_FILES, load_eval_set
+from bot.evaluation import HELDOUT_FILES, TUNING_FILES, load_eval_set
 from bot.knowledge import Entry, Knowledge, load_knowledge
 from bot.matcher import Matcher
 from bot.service import load_snapshot
@@ -96,7 +96,7 @@ def _line(label: str, samples: Sequence[float]) -> str:
 def run_benchmarks(knowledge_dir: Path, *, quick: bool, out: TextIO) -> int:
     """Print latency and cold-start figures; the README quotes this output."""
     repeats = 3 if quick else 20
-    questions = [c.question for c in load_eval_set(*TUNING_FILES, HELDOUT_FILE)]
+    questions = [c.question for c in load_eval_set(*TUNING_FILES, *HELDOUT_FILES)]
     base = load_knowledge(knowledge_dir)
     print(f"Matching latency over {len(questions)} evaluation questions x {repeats}:", file=out)
     matcher = Matcher(base)

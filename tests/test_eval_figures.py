@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.evaluation import HELDOUT_FILE, TUNING_FILES, EvalReport, evaluate, load_eval_set
+from bot.evaluation import HELDOUT_FILES, TUNING_FILES, EvalReport, evaluate, load_eval_set
 from bot.service import load_snapshot
 
 # Floors a little under the figures measured when the knowledge base last changed (README,
@@ -12,8 +12,11 @@ from bot.service import load_snapshot
 # questions are never used for tuning, so its floors are what users can expect.
 FLOORS = {
     # name: (min % right, max % wrong, min % out-of-scope declined)
-    "tuning": (92.0, 1.0, 98.0),
-    "held-out": (87.5, 1.0, 97.0),
+    # The tuning part grew by two harder batches (tuning3, tuning4) in session 2; its floor
+    # is for those 790 questions, not the earlier 342.
+    "tuning": (92.0, 1.0, 99.0),
+    # Measured 89.2 / 1.4 / 95.7 (targets: 95 / 1 / 95); heldout2 is the harder batch.
+    "held-out": (88.5, 1.5, 95.0),
 }
 
 
@@ -22,7 +25,7 @@ def reports() -> dict[str, EvalReport]:
     matcher = load_snapshot().matcher
     return {
         name: evaluate(matcher, name, load_eval_set(*paths))
-        for name, paths in (("tuning", TUNING_FILES), ("held-out", (HELDOUT_FILE,)))
+        for name, paths in (("tuning", TUNING_FILES), ("held-out", HELDOUT_FILES))
     }
 
 
@@ -39,7 +42,7 @@ def test_answer_quality_stays_above_the_measured_floors(
 
 def test_evaluation_sets_are_big_enough_and_name_real_entries() -> None:
     knowledge = load_snapshot().knowledge
-    for paths, min_in, min_out in ((TUNING_FILES, 150, 60), ((HELDOUT_FILE,), 100, 40)):
+    for paths, min_in, min_out in ((TUNING_FILES, 150, 60), (HELDOUT_FILES, 100, 40)):
         cases = load_eval_set(*paths)
         in_scope = [c for c in cases if c.expected is not None]
         assert len(in_scope) >= min_in
@@ -52,7 +55,7 @@ def test_held_out_shares_no_question_with_the_tuning_part() -> None:
         return question.casefold().strip(" ?!.")
 
     tuning = {norm(c.question) for c in load_eval_set(*TUNING_FILES)}
-    assert [c.question for c in load_eval_set(HELDOUT_FILE) if norm(c.question) in tuning] == []
+    assert [c.question for c in load_eval_set(*HELDOUT_FILES) if norm(c.question) in tuning] == []
 
 
 def test_held_out_questions_are_not_pasted_into_the_knowledge_base() -> None:
@@ -62,7 +65,7 @@ def test_held_out_questions_are_not_pasted_into_the_knowledge_base() -> None:
     # written on both sides); a long one found verbatim in the knowledge base was pasted.
     leaked = [
         c.question
-        for c in load_eval_set(HELDOUT_FILE)
+        for c in load_eval_set(*HELDOUT_FILES)
         if len(c.question.split()) >= 8 and c.question.casefold().strip(" ?!.") in phrasings
     ]
     assert leaked == []
