@@ -67,10 +67,9 @@ COMMON_WORDS_FILE = Path(__file__).with_name("common_words.txt")
 
 @cache
 def common_words() -> frozenset[str]:
-    """Frequent English words that are not names, with their stems (see COMMON_WORDS_FILE)."""
+    """Frequent English words that are not names, and their stems (see COMMON_WORDS_FILE)."""
     lines = COMMON_WORDS_FILE.read_text(encoding="utf-8").splitlines()
-    words = {line.strip() for line in lines if line.strip() and not line.startswith("#")}
-    return frozenset(words | {stem(w) for w in words})
+    return frozenset(line for line in lines if line and not line.startswith("#"))
 
 
 # Question words carry intent ("when" vs "where" was it published) but are weak evidence.
@@ -155,6 +154,7 @@ class MatchResult:
         return tuple(c.entry_id for c in self.candidates)
 
 
+@lru_cache(maxsize=1 << 16)
 def stem(word: str) -> str:
     """A deliberately tiny English suffix stripper, applied alike to questions and phrasings.
 
@@ -343,19 +343,25 @@ class Matcher:
         self._unknown = self.params.unknown_weight * self._rarest
         self._question_terms = question_terms
         self._answer_terms = answer_terms
+        # Phrasings that reduce to the same terms ("What's the article about?", "What is this
+        # article about?") are one phrasing for closeness: scoring them twice changes nothing.
         self._phrasings: list[list[_Phrasing]] = [
-            [self._phrasing(terms) for terms in per_question if terms] for per_question in phrasings
+            [self._phrasing(terms) for terms in dict.fromkeys(tuple(sorted(t)) for t in per_q if t)]
+            for per_q in phrasings
         ]
-        # Per entry: term -> its phrasings containing it, so closeness only visits phrasings
-        # that share a word with the question; and the phrasings' texts for rapidfuzz.
-        self._phrasings_by_term: list[dict[str, list[int]]] = []
+        # Per entry: term -> (phrasing number, the term's weight in it / the phrasing's norm)
+        # for each phrasing containing it, so closeness only visits phrasings that share a
+        # word with the question; and the phrasings' texts for rapidfuzz.
+        self._phrasings_by_term: list[dict[str, list[tuple[int, float]]]] = []
         for entry_phrasings in self._phrasings:
-            by_term: dict[str, list[int]] = {}
+            by_term: dict[str, list[tuple[int, float]]] = {}
             for number, phrasing in enumerate(entry_phrasings):
                 for term in phrasing.terms:
-                    by_term.setdefault(term, []).append(number)
+                    share = phrasing.weights[term] / phrasing.norm
+                    by_term.setdefault(term, []).append((number, share))
             self._phrasings_by_term.append(by_term)
         self._phrasing_texts = [[ph.text for ph in entry] for entry in self._phrasings]
+        common_words()  # read once now rather than on the first question
         # Terms in more entries than this do not generate candidates (see rank()).
         self._selective_df = max(64, count // 20)
         self._by_question: dict[str, list[int]] = {}
@@ -386,13 +392,16 @@ class Matcher:
         capitalises names but left this one in lower case.
         """
         p = self.params
+        unknown = [t for t in terms if t not in self._idf and not t.startswith(NOT_COVERED_PREFIX)]
+        if not unknown:  # the usual case: no need to look at capitals
+            return {}
         capitalised = capitalised_words(question)
         names = {stem(w) for w in capitalised} | capitalised
         capitals = uses_capitals(question)
         common = common_words()
         factors: dict[str, float] = {}
-        for t in terms:
-            if t in self._idf or t in names or t.startswith(NOT_COVERED_PREFIX):
+        for t in unknown:
+            if t in names:
                 continue
             if t in common:
                 factors[t] = p.common_unknown_factor
@@ -470,7 +479,10 @@ class Matcher:
         if not partial:
             return []
         pool = heapq.nlargest(p.rescore_top * 4, partial, key=partial.__getitem__)
-        credit = {index: self._credit(index, weights) for index in pool}
+        if len(selective) in (0, len(terms)):  # every term was summed: partial is exact
+            credit = partial
+        else:
+            credit = {index: self._credit(index, weights) for index in pool}
         shortlist = heapq.nlargest(p.rescore_top, pool, key=credit.__getitem__)
         query_norm = math.sqrt(sum(w * w for w in weights.values()))
         query_text = " ".join(sorted(terms))
@@ -485,17 +497,23 @@ class Matcher:
             # How closely the question resembles the entry's nearest phrasing: weighted
             # cosine, so a one-word question matches a one-word phrasing better than a
             # long phrasing that merely contains the word.
-            entry_phrasings = self._phrasings[index]
             dots: dict[int, float] = {}
             by_term = self._phrasings_by_term[index]
             for term, weight in weights.items():
-                for number in by_term.get(term, ()):
-                    dot = weight * entry_phrasings[number].weights[term]
-                    dots[number] = dots.get(number, 0.0) + dot
-            cosine = max(
-                (dot / (query_norm * entry_phrasings[n].norm) for n, dot in dots.items()),
-                default=0.0,
-            )
+                for number, share in by_term.get(term, ()):
+                    dots[number] = dots.get(number, 0.0) + weight * share
+            cosine = max(dots.values(), default=0.0) / query_norm
+            bound = 100.0 * coverage**p.coverage_power
+            if (
+                len(best_scores) >= keep
+                and bound
+                * (
+                    p.coverage_share
+                    + (1.0 - p.coverage_share) * ((1.0 - p.fuzzy_share) * cosine + p.fuzzy_share)
+                )
+                <= best_scores[0]
+            ):
+                continue  # even a perfect fuzzy ratio would not make it into the best `keep`
             # rapidfuzz on the sorted terms breaks ties between near-equal phrasings. Both
             # sides are already sorted term strings, so plain `ratio` is token_sort_ratio
             # without re-sorting every phrasing on every call.

@@ -61,12 +61,15 @@ def capitalised_words(text: str) -> frozenset[str]:
     """Normalised words written like names: capitalised mid-sentence, or in capitals (EU)."""
     text = unicodedata.normalize("NFKC", text)
     found: set[str] = set()
+    previous_end = 0
     for match in _WORD.finditer(text):
+        # A sentence starts at the first word and after . ! ? : ; or a line break; only the
+        # gap since the previous word can hold one (linear, not a search of the whole prefix).
+        gap = text[previous_end : match.start()]
+        sentence_start = match.start() == 0 or _SENTENCE_END.search(gap) is not None
+        previous_end = match.end()
         word = match.group()
-        if not word[0].isupper():
-            continue
-        sentence_start = match.start() == 0 or _SENTENCE_END.search(text[: match.start()])
-        if not sentence_start or (len(word) >= 2 and word.isupper()):
+        if word[0].isupper() and (not sentence_start or (len(word) >= 2 and word.isupper())):
             found.add(normalise(word))
     return frozenset(found)
 

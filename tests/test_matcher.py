@@ -6,8 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.matcher import Matcher, stem
+from bot.matcher import Matcher, common_words, stem
 from bot.service import Snapshot, load_snapshot
+from bot.textnorm import capitalised_words
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +89,41 @@ def test_suggestions_are_distinct_and_at_most_three(matcher: Matcher) -> None:
         if result.status == "suggest":
             assert 1 <= len(result.suggestions) <= 3
             assert len(set(result.suggestions)) == len(result.suggestions)
+
+
+def test_an_everyday_word_weighs_less_than_an_unknown_name(matcher: Matcher) -> None:
+    # "reaction" is not in the knowledge base but is ordinary English; "Istanbul" is a name.
+    everyday = matcher.match("What was the Kremlin reaction to the ceasefire?")
+    trap = matcher.match("What was the Kremlin said in Istanbul about the ceasefire?")
+    assert everyday.status == "answered" and everyday.entry_id == "putin-response"
+    assert trap.status == "unknown"
+    # Written as a name, a dictionary word counts as a name ("Turkey", not "turkey").
+    assert "turkey" in common_words()
+    assert matcher.match("What did Turkey say about the ceasefire?").status == "unknown"
+
+
+def test_common_word_list_holds_words_and_their_stems() -> None:
+    words = common_words()
+    assert len(words) > 20_000
+    assert {"reaction", "round", "fresh"} <= words
+    assert not {"istanbul", "georgia", "kremlin", "eu"} & words
+    # The matcher looks up stems: an inflected everyday word must be found as one.
+    inflected = ["reactions", "stations", "stopping", "conditions", "limited", "restoring"]
+    assert all(stem(w) in words for w in inflected)
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("What did Rutte say?", {"rutte"}),
+        ("Rutte spoke. Then Trump called", {"trump"}),
+        ("hi\nPutin called. and EU too", {"eu"}),
+        (" Leading space", {"leading"}),
+        ("", set()),
+    ],
+)
+def test_capitalised_words_are_names_except_at_a_sentence_start(text: str, names: set[str]) -> None:
+    assert capitalised_words(text) == names
 
 
 def test_stemmer_folds_inflections_together() -> None:
