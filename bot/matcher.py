@@ -36,6 +36,8 @@ FUNCTION_WORDS = frozenset(
     one ones
     abt bc cuz coz tho tbh imo idk smth sth pls plz thx ty kinda sorta gonna wanna gotta
     ppl hes shes its whats
+    wich whcih whihc wer agn agin bout wut dat dis da teh tha yr cud shud wud bcoz bcuz
+    cos tht
     """.split()
 )
 # Conversational filler: dropped so that a long chatty question does not lose to its own
@@ -244,18 +246,27 @@ class _Analyzer:
             or not word.isalpha()
         ):
             return word
-        # One slip (a transposition counts as one), two in long words. A short word is too
-        # likely a different real word ("start", "hello") unless it is close to a name.
+        # One slip (a transposition counts as one), two in long words. A short word goes to
+        # the article's names first ("rute" is Rutte, "putn" Putin); a short real English word
+        # is otherwise left alone ("start" must not become "state"), while a short non-word
+        # may go to any known word ("tallk" is talk).
         max_edits = 1 if len(word) <= 8 else 2
         short = len(word) <= self._params.short_word_length
-        best: tuple[int, str] | None = None
-        for length in range(len(word) - max_edits, len(word) + max_edits + 1):
-            by_length = self._names_by_length if short else self._targets_by_length
-            targets = by_length.get(length, ())
-            found = process.extractOne(word, targets, scorer=OSA.distance, score_cutoff=max_edits)
-            if found is not None and (best is None or found[1] < best[0]):
-                best = (int(found[1]), found[0])
-        return best[1] if best else word
+        tables = [self._names_by_length] if short else [self._targets_by_length]
+        if short and word not in common_words():
+            tables.append(self._targets_by_length)
+        for by_length in tables:
+            best: tuple[int, str] | None = None
+            for length in range(len(word) - max_edits, len(word) + max_edits + 1):
+                targets = by_length.get(length, ())
+                found = process.extractOne(
+                    word, targets, scorer=OSA.distance, score_cutoff=max_edits
+                )
+                if found is not None and (best is None or found[1] < best[0]):
+                    best = (int(found[1]), found[0])
+            if best is not None:
+                return best[1]
+        return word
 
     def terms(self, text: str, *, correct_typos: bool = True) -> list[str]:
         words = tokenize(text)
