@@ -13,10 +13,18 @@ from bot.matcher import Matcher, MatchResult
 
 EVAL_DIR = Path(__file__).resolve().parent.parent / "tests" / "eval"
 # The tuning part: batches written by different people; the matcher and the knowledge base
-# may be tuned on these. tuning3 and tuning4 were written later from the article and
-# ENTRIES.md alone, and measured once as they came before anything was tuned on them.
+# may be tuned on these. tuning3 to tuning6 were written later from the article and
+# ENTRIES.md alone, and each was measured once as it came before anything was tuned on it.
 TUNING_FILES = tuple(
-    EVAL_DIR / name for name in ("tuning.yaml", "tuning2.yaml", "tuning3.yaml", "tuning4.yaml")
+    EVAL_DIR / name
+    for name in (
+        "tuning.yaml",
+        "tuning2.yaml",
+        "tuning3.yaml",
+        "tuning4.yaml",
+        "tuning5.yaml",
+        "tuning6.yaml",
+    )
 )
 # The held-out part: never tuned on; `run_evaluation` prints only its figures. heldout2 was
 # written in session 2 by someone who saw only the article and ENTRIES.md.
