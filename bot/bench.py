@@ -138,7 +138,21 @@ def run_benchmarks(knowledge_dir: Path, *, quick: bool, out: TextIO) -> int:
         load_snapshot(knowledge_dir)
         loads.append((time.perf_counter() - start) * 1000)
     print("Knowledge load + validation + matcher preparation (in process):", file=out)
-    print(_line("load_snapshot", loads), file=out)
+    print(_line("load_snapshot (reload: same process)", loads), file=out)
+    first = []
+    timer = (
+        "import time, sys; from bot.service import load_snapshot; t = time.perf_counter(); "
+        "load_snapshot(sys.argv[1]); print((time.perf_counter() - t) * 1000)"
+    )
+    for _ in range(3 if quick else 10):
+        done = subprocess.run(
+            [sys.executable, "-c", timer, str(knowledge_dir)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        first.append(float(done.stdout))
+    print(_line("load_snapshot (first load: new process)", first), file=out)
     cold = []
     env = {**os.environ, "TELEGRAM_BOT_TOKEN": ""}
     for _ in range(3 if quick else 10):

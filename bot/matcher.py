@@ -70,8 +70,8 @@ COMMON_WORDS_FILE = Path(__file__).with_name("common_words.txt")
 @cache
 def common_words() -> frozenset[str]:
     """Frequent English words that are not names, and their stems (see COMMON_WORDS_FILE)."""
-    lines = COMMON_WORDS_FILE.read_text(encoding="utf-8").splitlines()
-    return frozenset(line for line in lines if line and not line.startswith("#"))
+    words = frozenset(COMMON_WORDS_FILE.read_text(encoding="utf-8").split("\n"))
+    return frozenset(w for w in words if w and not w.startswith("#"))
 
 
 # Question words carry intent ("when" vs "where" was it published) but are weak evidence.
@@ -208,8 +208,11 @@ class _Analyzer:
                 words = tuple(stem(w) for w in tokenize(variant))
                 if words:
                     self._phrases[words] = target
-        self._longest = max((len(p) for p in self._phrases), default=1)
-        self._phrase_starts = frozenset(p[0] for p in self._phrases)
+        # For each first word, the lengths of the phrases starting with it, longest first.
+        lengths: dict[str, set[int]] = {}
+        for phrase in self._phrases:
+            lengths.setdefault(phrase[0], set()).add(len(phrase))
+        self._phrase_lengths = {w: sorted(sizes, reverse=True) for w, sizes in lengths.items()}
         # Words as written (not stems): a correctly spelt alias word must never be "corrected"
         # into another known word ("scared" into "shared").
         vocabulary: set[str] = set()
@@ -279,10 +282,13 @@ class _Analyzer:
         out: list[str] = []
         filler: set[str] = set()
         i = 0
-        while i < len(words):
+        count = len(words)
+        phrase_lengths = self._phrase_lengths
+        while i < count:
             # Longest alias phrase first ("nato chief" before "nato"), compared on stems.
-            longest = min(self._longest, len(words) - i) if stems[i] in self._phrase_starts else 0
-            for size in range(longest, 0, -1):
+            for size in phrase_lengths.get(stems[i], ()):
+                if size > count - i:
+                    continue
                 target = self._phrases.get(tuple(stems[i : i + size]))
                 if target is not None:
                     out.append(target)

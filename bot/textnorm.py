@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 # Apostrophes and quotes people (and the article, which writes U+02BC) use interchangeably.
 _APOSTROPHES = "\u02bc\u2019\u2018\u0060\u00b4\u2032\u02b9\u02bb\u02bd\uff07"
@@ -37,15 +38,20 @@ def strip_control_characters(text: str) -> str:
     return "".join(" " if unicodedata.category(ch) in {"Cc", "Cf"} else ch for ch in text)
 
 
+@lru_cache(maxsize=1 << 15)
 def normalise(text: str) -> str:
-    """Lower-cased words only: NFKC, unified quotes, no possessive 's, no punctuation."""
-    text = unicodedata.normalize("NFKC", text)
+    """Lower-cased words only: NFKC, unified quotes, no possessive 's, no punctuation.
+
+    Cached: a knowledge load normalises many texts more than once (validation, vocabulary,
+    phrasings), and a reload normalises mostly the same texts again.
+    """
+    if not unicodedata.is_normalized("NFKC", text):  # the check is much cheaper than the work
+        text = unicodedata.normalize("NFKC", text)
     text = strip_control_characters(text).casefold()
     text = unify_quotes(text)
-    text = _POSSESSIVE.sub("", text)
-    text = text.replace("'", "")
-    text = _NON_WORD.sub(" ", text)
-    return collapse_whitespace(text)
+    if "'" in text:
+        text = _POSSESSIVE.sub("", text).replace("'", "")
+    return " ".join(_NON_WORD.sub(" ", text).split())
 
 
 def tokenize(text: str) -> list[str]:
