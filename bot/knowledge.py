@@ -150,6 +150,9 @@ class Knowledge:
     messages: Mapping[str, str]
     version: str
     warnings: tuple[Problem, ...] = field(default=())
+    # Who acts in the story (Russia, Ukraine, the US, NATO), each by the alias groups that
+    # name it; lets the matcher notice a question about one actor reaching another's entry.
+    actors: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
 
     def entry(self, entry_id: str) -> Entry:
         return self._entries_by_id[entry_id]
@@ -466,14 +469,17 @@ def _load_entries(directory: Path, out: _Collector) -> list[Entry]:
 
 def _load_phrase_groups(
     directory: Path, file: str, key: str, out: _Collector, owner: dict[str, str]
-) -> dict[str, tuple[str, ...]]:
-    """Groups of `name: [phrases]`; a phrase may belong to one group across all such files."""
+) -> tuple[dict[str, tuple[str, ...]], dict[Any, Any]]:
+    """Groups of `name: [phrases]`; a phrase may belong to one group across all such files.
+
+    Also returns the whole file's mapping, for the other keys it may hold.
+    """
     data = _read_yaml(directory / file, out, may_be_empty=True)
     if data is None:
-        return {}
+        return {}, {}
     if not isinstance(data, dict) or not isinstance(data.get(key), dict):
         out.error(file, None, key, f"the file must be a mapping with a mapping under '{key}'")
-        return {}
+        return {}, {}
     groups: dict[str, tuple[str, ...]] = {}
     for canonical, variants in data[key].items():
         name = str(canonical)
@@ -491,7 +497,39 @@ def _load_phrase_groups(
                 out.error(file, name, None, f"{variant!r} already belongs to {owner[phrase]!r}")
             owner[phrase] = name
         groups[name] = tuple(variants)
-    return groups
+    return groups, data
+
+
+def _load_actors(
+    data: dict[Any, Any], aliases: Mapping[str, tuple[str, ...]], out: _Collector
+) -> dict[str, tuple[str, ...]]:
+    """`actors` in aliases.yaml: each actor names the alias groups that stand for it."""
+    raw = data.get("actors")
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        out.error("aliases.yaml", None, "actors", "must map each actor to a list of alias groups")
+        return {}
+    actors: dict[str, tuple[str, ...]] = {}
+    claimed: dict[str, str] = {}
+    for actor, groups in raw.items():
+        name = str(actor)
+        if (
+            not isinstance(groups, list)
+            or not groups
+            or not all(isinstance(g, str) for g in groups)
+        ):
+            out.error("aliases.yaml", name, "actors", "must list the alias groups that name it")
+            continue
+        for group in groups:
+            if group not in aliases:
+                out.error("aliases.yaml", name, "actors", f"{group!r} is not an alias group")
+            elif claimed.setdefault(group, name) != name:
+                out.error(
+                    "aliases.yaml", name, "actors", f"{group!r} already names {claimed[group]!r}"
+                )
+        actors[name] = tuple(groups)
+    return actors
 
 
 def _load_messages(directory: Path, out: _Collector) -> dict[str, str]:
@@ -590,8 +628,11 @@ def load_knowledge(directory: Path | str = DEFAULT_KNOWLEDGE_DIR) -> Knowledge:
     entries = _load_entries(directory, out)
     topics = _load_topics(directory, out)
     phrase_owner: dict[str, str] = {}
-    aliases = _load_phrase_groups(directory, "aliases.yaml", "aliases", out, phrase_owner)
-    not_covered = _load_phrase_groups(
+    aliases, alias_file = _load_phrase_groups(
+        directory, "aliases.yaml", "aliases", out, phrase_owner
+    )
+    actors = _load_actors(alias_file, aliases, out)
+    not_covered, _ = _load_phrase_groups(
         directory, "not_covered.yaml", "not_covered", out, phrase_owner
     )
     messages = _load_messages(directory, out)
@@ -610,6 +651,7 @@ def load_knowledge(directory: Path | str = DEFAULT_KNOWLEDGE_DIR) -> Knowledge:
         aliases=MappingProxyType(aliases),
         not_covered=MappingProxyType(not_covered),
         messages=MappingProxyType(messages),
+        actors=MappingProxyType(actors),
         version=knowledge_version(directory, text_file),
         warnings=tuple(out.warnings),
     )

@@ -137,6 +137,22 @@ def test_uncovered_paragraph_is_reported(kb_copy: Path) -> None:
     assert any("paragraph 19" in p and "has no fact" in p for p in problems)
 
 
+def test_actors_must_name_alias_groups_once_each(kb_copy: Path) -> None:
+    aliases = kb_copy / "aliases.yaml"
+    text = aliases.read_text(encoding="utf-8")
+    text = text.replace("  us: [trump, us]\n", "  us: [trump, usa, putin]\n")
+    aliases.write_text(text, encoding="utf-8")
+    problems = _problems(kb_copy)
+    assert "aliases.yaml [us] actors: 'usa' is not an alias group" in problems
+    assert "aliases.yaml [us] actors: 'putin' already names 'russia'" in problems
+
+
+def test_shipped_actors_are_loaded(kb_copy: Path) -> None:
+    actors = load_knowledge(kb_copy).actors
+    assert actors["russia"] == ("putin", "russia")
+    assert set(actors) == {"russia", "ukraine", "us", "nato"}
+
+
 def test_broken_reload_keeps_the_previous_version_serving(kb_copy: Path) -> None:
     holder = KnowledgeHolder(kb_copy)
     before = holder.current

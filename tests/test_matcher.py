@@ -102,6 +102,15 @@ def test_an_everyday_word_weighs_less_than_an_unknown_name(matcher: Matcher) -> 
     assert matcher.match("What did Turkey say about the ceasefire?").status == "unknown"
 
 
+def test_a_question_about_one_actor_does_not_reach_anothers_entry(matcher: Matcher) -> None:
+    # Same words, different actor: Kyiv's reaction is Zelensky's position, the Kremlin's is
+    # Putin's response.
+    kyiv = matcher.match("How did Kyiv react to the US ceasefire proposal?")
+    kremlin = matcher.match("How did the Kremlin react to the US ceasefire proposal?")
+    assert (kyiv.status, kyiv.entry_id) == ("answered", "zelensky-position")
+    assert (kremlin.status, kremlin.entry_id) == ("answered", "putin-response")
+
+
 def test_common_word_list_holds_words_and_their_stems() -> None:
     words = common_words()
     assert len(words) > 20_000
