@@ -20,13 +20,13 @@ from bot.service import load_snapshot
 # questions are never used for tuning, so its floors are what users can expect.
 FLOORS = {
     # name: (min % right, max % wrong, min % out-of-scope declined)
-    # The tuning part grew in session 2 to six batches (1017 in-scope, 454 out-of-scope); the
-    # held-out part to two (296 / 115). Measured 92.7 / 0.5 / 99.6 and 88.9 / 0.7 / 94.8
-    # (targets on held-out: 95 / 1 / 95); heldout2 is the harder batch. Validation: 82.9 /
-    # 2.1 / 92.5.
-    "tuning": (91.5, 1.0, 99.0),
-    "validation": (82.0, 2.5, 92.0),
-    "held-out": (88.0, 1.0, 94.5),
+    # The tuning part grew in session 2 to six batches (1017 in-scope, 454 out-of-scope), the
+    # held-out part to two (296 / 115), and a validation part was added (234 / 67).
+    # Measured: tuning 92.9 / 0.5 / 99.6, validation 82.9 / 1.7 / 94.0, held-out 89.5 / 0.7 /
+    # 94.8 (targets on held-out: 95 / 1 / 95).
+    "tuning": (92.0, 1.0, 99.0),
+    "validation": (82.0, 2.5, 93.0),
+    "held-out": (89.0, 1.0, 94.5),
 }
 
 
