@@ -588,9 +588,9 @@ def _no_rate_limiter() -> Any:
 async def use_connection_pool(app: Any, size: int) -> None:
     """Give the bot's requests (all but getUpdates) a pool of `size` connections.
 
-    build_application does not expose the pool size, so this rebuilds the httpx client of
-    the application's own request object (its class and settings stay) before the
-    application is initialised.
+    For versions of the bot whose build_application does not take connection_pool_size:
+    this rebuilds the httpx client of the application's own request object (its class and
+    settings stay) before the application is initialised.
     """
     import httpx
     from telegram.request import HTTPXRequest
@@ -778,15 +778,20 @@ async def run_once(
             )
             store = StatsStore(data_dir / "stats.sqlite3")
             try:
+                options = unthrottled_limits(build_application)
+                pool_parameter = "connection_pool_size"
+                if pool_parameter in inspect.signature(build_application).parameters:
+                    options[pool_parameter] = config.pool_size
                 app = build_application(
                     settings,
                     holder,
                     store,
                     rate_limiter=_no_rate_limiter(),
                     concurrent_updates=config.concurrency,
-                    **unthrottled_limits(build_application),
+                    **options,
                 )
-                await use_connection_pool(app, config.pool_size)
+                if pool_parameter not in options:  # a version that did not take it
+                    await use_connection_pool(app, config.pool_size)
                 with counting_logs() as logs:
                     async with polling(app):
                         await fake.call("calibrate", questions=list(pool))
