@@ -104,13 +104,20 @@ ALLOWED_UPDATES: Final = (
     Update.CALLBACK_QUERY,
     Update.INLINE_QUERY,
 )
-# Updates handled at once. Answering takes ~1 ms; the time goes into Telegram round trips and
-# rate-limit waits, and one chat waiting (a group at its flood limit, a 429 retry) must not
-# hold up every other chat. Eight keeps up with Telegram's global limit of 30 messages/s at
-# ~250 ms a round trip. Two answers in one chat can only swap places if both questions arrive
-# within one round trip of each other.
-CONCURRENT_UPDATES: Final = 8
-SEND_CONNECTION_POOL: Final = 16
+# Updates handled at once. Answering takes ~2 ms of CPU; the rest of an update's time goes
+# into Telegram round trips and rate-limit waits, and one chat waiting (a group at its flood
+# limit, a 429 retry) must not hold up every other chat. So throughput is concurrency / round
+# trip until the CPU is full: with a 250 ms round trip (`make bench-bot --rtt-ms 250`,
+# 1,000 questions) 8 carried 31 updates/s, 32 carried 124, 128 carried 444 - the 400/s target.
+# On loopback 16 to 128 were equally fast (CPU-bound); RSS grew by ~3 MB from 8 to 128. Two
+# answers in one chat can only swap places if both questions arrive within one round trip of
+# each other.
+CONCURRENT_UPDATES: Final = 128
+# Connections for replies (all but getUpdates): one per update in flight, and as many again
+# for "typing..." beside answers slower than TYPING_DELAY_SECONDS, so no reply waits for a
+# connection (PTB then gives up after 1 s). PTB's own default; idle ones close after 5 s. On
+# loopback, pools of 16 to 128 at concurrency 128 measured equally fast.
+SEND_CONNECTION_POOL: Final = 256
 # Retries of a request Telegram answered with 429 (AIORateLimiter waits retry_after first).
 RATE_LIMIT_RETRIES: Final = 3
 # getMe/deleteWebhook attempts at startup before giving up (a container restarts us then).
@@ -295,9 +302,6 @@ def build_application(
         .base_url(settings.base_url)
         .defaults(Defaults(link_preview_options=LinkPreviewOptions(is_disabled=True)))
         .rate_limiter(rate_limiter if rate_limiter is not None else default_rate_limiter())
-        # Connections for replies: at least concurrent_updates (no update waits for one), with
-        # room for "typing..." beside slow answers.
-        # Measured with `make bench-bot`: 187 updates/s with 16 against 158 with PTB's 256.
         .request(GuardedRequest(guard, connection_pool_size=connection_pool_size))
         .get_updates_request(
             HeartbeatRequest(
