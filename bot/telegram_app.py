@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import sqlite3
@@ -361,6 +362,20 @@ def _run_webhook(app: TalksApplication, settings: Settings) -> None:
     )
 
 
+def freeze_startup_objects() -> None:
+    """Keep what exists now out of the garbage collector's full passes, for good (gc.freeze).
+
+    The modules, the knowledge snapshot and the application live as long as the process, yet
+    every full collection traversed them: ~40 ms a pass, a pause that every update in flight
+    waits out. Frozen, a pass took ~8 ms and the paced
+    p99 at 400 questions/s fell from 85-173 ms to 41-59 ms (`make bench-bot`, two runs each).
+    Frozen objects are still freed by reference counting: a snapshot replaced by /reload
+    holds no reference cycles and goes as before.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def new_event_loop() -> asyncio.AbstractEventLoop:
     """The bot's event loop: uvloop's where it is installed (not on Windows), else asyncio's.
 
@@ -432,6 +447,7 @@ def run_bot(settings: Settings) -> int:
     guard = TokenGuard()
     app = build_application(settings, holder, store, token_guard=guard)
     guard.stop_on_rejection(app)
+    freeze_startup_objects()
     mode = "webhook" if settings.webhook_url else "long polling"
     logger.info("Starting with %s; knowledge version %s", mode, holder.current.version)
     try:

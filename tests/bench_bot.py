@@ -649,6 +649,16 @@ def counting_logs() -> Iterator[LogCounter]:
         root.removeHandler(counter)
 
 
+def settle_memory() -> None:
+    """Before a load: what run_bot does before it serves (the bot's version), else a collection."""
+    try:
+        from bot.telegram_app import freeze_startup_objects
+    except ImportError:  # a version of the bot from before it froze them
+        gc.collect()
+        return
+    freeze_startup_objects()
+
+
 def _reset_peak_rss() -> bool:
     """Restart the kernel's peak-RSS count (VmHWM) of this process; False if not possible."""
     try:
@@ -799,7 +809,7 @@ async def run_once(
                         await fake.call("calibrate", questions=list(pool))
                         await drain(app, fake, timeout)
                         await fake.call("learn")
-                        gc.collect()
+                        settle_memory()
                         _reset_peak_rss()
                         cpu_before, wall_before = cpu_seconds(), time.monotonic()
                         busy_before = machine_busy_seconds()
