@@ -92,10 +92,6 @@ class AiohttpRequest(BaseRequest):
         """See BaseRequest.read_timeout: the default read timeout."""
         return self._read_timeout
 
-    @property
-    def connection_pool_size(self) -> int:
-        return self._pool_size
-
     async def initialize(self) -> None:
         """See BaseRequest.initialize; also after shutdown(), as HTTPXRequest allows."""
         self._shut_down = False
