@@ -367,26 +367,13 @@ def freeze_startup_objects() -> None:
 
     The modules, the knowledge snapshot and the application live as long as the process, yet
     every full collection traversed them: ~40 ms a pass, a pause that every update in flight
-    waits out. Frozen, a pass took ~8 ms and the paced
-    p99 at 400 questions/s fell from 85-173 ms to 41-59 ms (`make bench-bot`, two runs each).
+    waits out. Frozen, a pass took ~8 ms and the paced p99 at 400 questions/s fell from
+    85-173 ms to 41-59 ms (`make bench-bot`, two runs each).
     Frozen objects are still freed by reference counting: a snapshot replaced by /reload
     holds no reference cycles and goes as before.
     """
     gc.collect()
     gc.freeze()
-
-
-def new_event_loop() -> asyncio.AbstractEventLoop:
-    """The bot's event loop: uvloop's where it is installed (not on Windows), else asyncio's.
-
-    The bot spends its CPU in Python code that awaits sockets; uvloop's loop and transports
-    take ~15% less CPU per answer than asyncio's (`make bench-bot`, same settings).
-    """
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.new_event_loop()
-    return uvloop.new_event_loop()
 
 
 def _serve(app: TalksApplication, settings: Settings) -> None:
@@ -395,7 +382,7 @@ def _serve(app: TalksApplication, settings: Settings) -> None:
     PTB closes the bot's connections only if it started completely; after a failed start (a
     token Telegram rejects) aiohttp would find its session still open at exit and complain.
     """
-    loop = new_event_loop()
+    loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
         if settings.webhook_url:

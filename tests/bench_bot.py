@@ -1029,12 +1029,6 @@ def argument_parser() -> argparse.ArgumentParser:
         help="hold every sendMessage this long in the fake, like Telegram's round trip",
     )
     parser.add_argument("--fake", choices=("process", "inline"), default="process")
-    parser.add_argument(
-        "--loop",
-        choices=("bot", "asyncio"),
-        default="bot",
-        help="the bot's event loop: the one `python -m bot run` uses (default), or asyncio's",
-    )
     parser.add_argument("--check", action="store_true", help="exit 1 unless every target is met")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--serve-fake", action="store_true", help=argparse.SUPPRESS)
@@ -1099,12 +1093,10 @@ async def run_benchmark(args: argparse.Namespace, out: TextIO, progress: TextIO)
     baseline_rows = [s for s in by_concurrency if s.config.concurrency == 1]
     baseline = (baseline_rows or by_concurrency)[0].updates_per_second
     where = "in the bot's event loop" if args.fake == "inline" else "in a child process"
-    loop_kind = type(asyncio.get_running_loop()).__module__.split(".")[0]
     print(
         f"\nbench-bot: {args.questions} questions from {args.chats} private chats "
         f"({len(pool)} distinct evaluation questions), medians of {args.repeats} runs; "
-        f"fake Bot API {where}; the bot on {loop_kind}'s event loop; {os.cpu_count()} CPUs; "
-        f"{elapsed:.0f} s in all.",
+        f"fake Bot API {where}; {os.cpu_count()} CPUs; {elapsed:.0f} s in all.",
         file=out,
     )
     print(
@@ -1191,17 +1183,6 @@ async def run_benchmark(args: argparse.Namespace, out: TextIO, progress: TextIO)
     return all(passed)
 
 
-def bot_event_loop_factory(kind: str) -> Callable[[], asyncio.AbstractEventLoop]:
-    """The loop the bot's process runs on: as `python -m bot run` runs it, or asyncio's."""
-    if kind == "asyncio":
-        return asyncio.new_event_loop
-    try:
-        from bot.telegram_app import new_event_loop
-    except ImportError:  # a version of the bot from before it chose its loop
-        return asyncio.new_event_loop
-    return new_event_loop
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = argument_parser().parse_args(argv)
     # PTB 22 warns on every RetryAfter unless the process opts into timedelta durations.
@@ -1209,8 +1190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.serve_fake:
         asyncio.run(serve_fake())
         return 0
-    with asyncio.Runner(loop_factory=bot_event_loop_factory(args.loop)) as runner:
-        met = runner.run(run_benchmark(args, sys.stdout, sys.stderr))
+    met = asyncio.run(run_benchmark(args, sys.stdout, sys.stderr))
     return 1 if args.check and not met else 0
 
 
