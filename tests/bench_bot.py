@@ -652,11 +652,22 @@ def counting_logs() -> Iterator[LogCounter]:
 def settle_memory() -> None:
     """Before a load: what run_bot does before it serves (the bot's version), else a collection."""
     try:
-        from bot.telegram_app import freeze_startup_objects
-    except ImportError:  # a version of the bot from before it froze them
+        from bot.telegram_app import tune_garbage_collection
+    except ImportError:  # a version of the bot from before it tuned the collector
         gc.collect()
         return
-    freeze_startup_objects()
+    tune_garbage_collection()
+
+
+@contextlib.contextmanager
+def memory_as_served() -> Iterator[None]:
+    """Undo settle_memory's changes to the garbage collector afterwards (e.g. under pytest)."""
+    thresholds = gc.get_threshold()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
 
 
 def _reset_peak_rss() -> bool:
@@ -804,7 +815,7 @@ async def run_once(
                 )
                 if pool_parameter not in options:  # a version that did not take it
                     await use_connection_pool(app, config.pool_size)
-                with counting_logs() as logs:
+                with counting_logs() as logs, memory_as_served():
                     async with polling(app):
                         await fake.call("calibrate", questions=list(pool))
                         await drain(app, fake, timeout)
