@@ -108,11 +108,13 @@ ALLOWED_UPDATES: Final = (
 # Updates handled at once. Answering takes ~2 ms of CPU; the rest of an update's time goes
 # into Telegram round trips and rate-limit waits, and one chat waiting (a group at its flood
 # limit, a 429 retry) must not hold up every other chat. So throughput is concurrency / round
-# trip until the CPU is full: with a 250 ms round trip (`make bench-bot --rtt-ms 250`,
-# 1,000 questions) 8 carried 31 updates/s, 32 carried 124, 128 carried 444 - the 400/s target.
-# On loopback 16 to 128 were equally fast (CPU-bound); RSS grew by ~3 MB from 8 to 128. Two
-# answers in one chat can only swap places if both questions arrive within one round trip of
-# each other.
+# trip until the CPU is full: with a 250 ms round trip (`make bench-bot --rtt-ms 250`) 8
+# carried 31 updates/s, 32 carried 122-124, 128 carried ~380 and 256 ~545. On loopback, where
+# the bot is CPU-bound, 32 and 128 were equally fast and 256 a little slower, with a paced p99
+# at 400/s of 177-203 ms against 57-86 ms at 128: more updates interleave, each takes longer.
+# 128 is the balance; Telegram's own limit (~30 messages/s) needs far less. RSS grew by ~3 MB
+# from 8 to 128. Two answers in one chat can only swap places if both questions arrive within
+# one round trip of each other.
 CONCURRENT_UPDATES: Final = 128
 # Connections for replies (all but getUpdates): one per update in flight, and as many again
 # for "typing..." beside answers slower than TYPING_DELAY_SECONDS, so no reply waits for a

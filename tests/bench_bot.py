@@ -72,10 +72,10 @@ DEFAULT_CHATS: Final = 200
 DEFAULT_REPEATS: Final = 3
 # `make bench-bot` must end within ~3 minutes, and the bot answers ~500 questions/s here:
 # that is four configurations of three 2,000-question runs and the paced runs. Concurrency 1
-# is the baseline, 8 and 32 the values before, 128 the bot's default (it carries 400/s through
-# a Telegram-like 250 ms round trip: --rtt-ms 250). Pools from 16 to 256 measured equally fast
-# on loopback, so no pool sweep by default (--pool-sizes). The full sweep takes ~12 minutes:
-# see the module docstring.
+# is the baseline, 8 and 32 the values before, 128 the bot's default (see CONCURRENT_UPDATES
+# for why, with --rtt-ms 250). Pools from 16 to 256 measured equally fast on loopback, so no
+# pool sweep by default (--pool-sizes). The full sweep takes ~12 minutes: see the module
+# docstring.
 DEFAULT_CONCURRENCY: Final = (1, 8, 32, 128)
 DEFAULT_POOL_SIZES: Final = ()
 # PTB's default pool, which the bot ships with; the concurrency sweep uses it.
