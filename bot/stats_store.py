@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 import time
@@ -148,13 +149,17 @@ class StatsStore:
 
     def record_answer(self, status: str, question: str) -> None:
         """Count one answered question; unknown ones also go to the unanswered log."""
-        logged = status == "unknown" and any(ch.isalnum() for ch in question)
+        self.record_answers([(status, question)])
+
+    def record_answers(self, answers: Sequence[tuple[str, str]]) -> None:
+        """Count answered questions, (status, question) each, in one transaction: all or none."""
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
-                self._count(status)
-                if logged:
-                    self._log_unanswered(question, "unknown")
+                for status, question in answers:
+                    self._count(status)
+                    if status == "unknown" and any(ch.isalnum() for ch in question):
+                        self._log_unanswered(question, "unknown")
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")
@@ -235,3 +240,59 @@ class StatsStore:
         self._conn.execute(
             "DELETE FROM unanswered WHERE last_seen < ?", (self._clock() - self._max_age,)
         )
+
+
+class AnswerRecorder:
+    """Counts answers in a StatsStore from a worker thread, many to a transaction under load.
+
+    Group commit: an answer recorded while a write is under way joins the next one, and its
+    caller waits until that write is done - so once record_answer returns the count is stored,
+    as with one transaction per answer, and a failed write raises in every caller it held. At
+    a few answers per second each write holds one answer; at hundreds, each holds many, and
+    the thread hand-offs and commits no longer cost the event loop a share per answer.
+    """
+
+    def __init__(self, store: StatsStore) -> None:
+        self._store = store
+        self._next: list[tuple[str, str]] = []
+        self._next_done: asyncio.Future[None] | None = None
+        self._writer: asyncio.Task[None] | None = None
+
+    async def record_answer(self, status: str, question: str) -> None:
+        """Count one answer (see StatsStore.record_answer); returns once it is stored."""
+        loop = asyncio.get_running_loop()
+        if self._next_done is None:
+            self._next_done = loop.create_future()
+            # Every caller may have been cancelled by the time a write fails.
+            self._next_done.add_done_callback(_consume_exception)
+        done = self._next_done
+        self._next.append((status, question))
+        if self._writer is None:
+            self._writer = loop.create_task(self._write_batches())
+        # Shielded: one caller cancelled (say, the bot stopping) must not drop the others.
+        await asyncio.shield(done)
+
+    async def _write_batches(self) -> None:
+        try:
+            while self._next_done is not None:
+                batch, done = self._next, self._next_done
+                self._next, self._next_done = [], None
+                try:
+                    await asyncio.to_thread(self._store.record_answers, batch)
+                except Exception as error:  # the callers log it, as for any failed update
+                    done.set_exception(error)
+                except BaseException:  # cancelled: the loop is going away, and its callers
+                    done.cancel()
+                    raise
+                else:
+                    done.set_result(None)
+        finally:
+            self._writer = None
+            if self._next_done is not None:  # cancelled with answers waiting: they end too
+                self._next_done.cancel()
+                self._next, self._next_done = [], None
+
+
+def _consume_exception(future: asyncio.Future[None]) -> None:
+    if not future.cancelled():
+        future.exception()

@@ -11,7 +11,7 @@ from typing import Any, Final, Generic, TypeVar
 from telegram.ext import ContextTypes
 
 from bot.service import KnowledgeHolder
-from bot.stats_store import StatsStore
+from bot.stats_store import AnswerRecorder, StatsStore
 
 BOT_CONTEXT_KEY: Final = "talks_bot"
 
@@ -129,6 +129,11 @@ class BotContext:
     answers: BoundedMap[tuple[int, int], tuple[int, ...]] = field(default_factory=BoundedMap)
     # (chat id, "did you mean" message id) -> the question it offered suggestions for.
     suggested: BoundedMap[tuple[int, int], str] = field(default_factory=BoundedMap)
+    # Counts answers in `store`, batched under load.
+    recorder: AnswerRecorder = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "recorder", AnswerRecorder(self.store))
 
     def is_admin(self, user_id: int) -> bool:
         return user_id in self.admin_ids

@@ -117,7 +117,7 @@ async def answer_question(
     sent = await reply_in_chat(context, message, answer_reply(answer, snapshot.knowledge.messages))
     _remember(deps, message.chat.id, message.message_id, answer, [m.message_id for m in sent])
     if sent:
-        await asyncio.to_thread(deps.store.record_answer, answer.status, answer.question)
+        await deps.recorder.record_answer(answer.status, answer.question)
 
 
 # -- questions ---------------------------------------------------------------------------
@@ -160,7 +160,7 @@ async def edited_question(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     reply_to = message.message_id if _is_group(message) else None
     ids = await replace_reply(context.bot, message.chat.id, previous, reply, reply_to=reply_to)
     _remember(deps, message.chat.id, message.message_id, answer, ids)
-    await asyncio.to_thread(deps.store.record_answer, answer.status, answer.question)
+    await deps.recorder.record_answer(answer.status, answer.question)
 
 
 # -- fixed replies -----------------------------------------------------------------------

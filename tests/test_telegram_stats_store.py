@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
+
+import pytest
 
 from bot.stats_store import (
     MAX_STORED_QUESTION_CHARS,
+    AnswerRecorder,
     StatsStore,
     UnansweredQuestion,
     group_similar,
@@ -92,3 +97,62 @@ def test_similar_questions_are_grouped_under_the_most_frequent_wording():
         ("what about china", 2, 1, 0),
         ("what about chile", 1, 1, 0),
     ]
+
+
+class CountingStore(StatsStore):
+    """A real store that also counts its transactions."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.transactions: list[int] = []
+
+    def record_answers(self, answers: Sequence[tuple[str, str]]) -> None:
+        self.transactions.append(len(answers))
+        super().record_answers(answers)
+
+
+async def test_answers_recorded_at_once_share_transactions_and_are_stored_when_awaited(
+    tmp_path: Path,
+):
+    store = CountingStore(tmp_path / "stats.sqlite3")
+    recorder = AnswerRecorder(store)
+    await recorder.record_answer("answered", "black sea")  # alone: a transaction of its own
+    await asyncio.gather(
+        *(recorder.record_answer("answered", "black sea") for _ in range(50)),
+        *(recorder.record_answer("unknown", f"borscht {n}") for n in range(50)),
+    )
+    assert store.counts() == {"answered": 51, "suggest": 0, "unknown": 50, "none_of_these": 0}
+    assert store.unanswered_rows() == 50
+    assert store.transactions[0] == 1
+    assert sum(store.transactions) == 101
+    assert len(store.transactions) <= 3  # the first of the burst alone, then the rest
+    store.close()
+
+
+async def test_a_failed_write_raises_in_every_answer_it_held(tmp_path: Path):
+    store = StatsStore(tmp_path / "stats.sqlite3")
+    recorder = AnswerRecorder(store)
+    store.close()
+    results = await asyncio.gather(
+        *(recorder.record_answer("answered", "black sea") for _ in range(5)),
+        return_exceptions=True,
+    )
+    assert all(isinstance(result, sqlite3.ProgrammingError) for result in results)
+    with pytest.raises(sqlite3.ProgrammingError):  # and the next write tries again
+        await recorder.record_answer("answered", "black sea")
+
+
+async def test_a_cancelled_caller_does_not_drop_the_answers_written_with_its_own(
+    tmp_path: Path,
+):
+    store = StatsStore(tmp_path / "stats.sqlite3")
+    recorder = AnswerRecorder(store)
+    first = asyncio.create_task(recorder.record_answer("answered", "black sea"))
+    others = [asyncio.create_task(recorder.record_answer("suggest", "trump")) for _ in range(3)]
+    await asyncio.sleep(0)  # all four are queued for the same writes
+    first.cancel()
+    await asyncio.gather(*others)
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    assert store.counts()["suggest"] == 3
+    store.close()
