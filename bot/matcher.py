@@ -70,8 +70,8 @@ COMMON_WORDS_FILE = Path(__file__).with_name("common_words.txt")
 @cache
 def common_words() -> frozenset[str]:
     """Frequent English words that are not names, and their stems (see COMMON_WORDS_FILE)."""
-    words = frozenset(COMMON_WORDS_FILE.read_text(encoding="utf-8").split("\n"))
-    return frozenset(w for w in words if w and not w.startswith("#"))
+    _header, _, words = COMMON_WORDS_FILE.read_text(encoding="utf-8").partition("\n")
+    return frozenset(words.split())
 
 
 # Question words carry intent ("when" vs "where" was it published) but are weak evidence.

@@ -14,6 +14,8 @@ _QUOTE_TABLE = str.maketrans({**{c: "'" for c in _APOSTROPHES}, **{c: '"' for c 
 _WHITESPACE = re.compile(r"\s+")
 _POSSESSIVE = re.compile(r"(?<=\w)'s\b")
 _NON_WORD = re.compile(r"[^\w]+|_+")
+# What _NON_WORD removes from ASCII text: everything but letters and digits.
+_ASCII_SEPARATORS = str.maketrans({chr(c): " " for c in range(128) if not chr(c).isalnum()})
 
 
 def collapse_whitespace(text: str) -> str:
@@ -45,6 +47,13 @@ def normalise(text: str) -> str:
     Cached: a knowledge load normalises many texts more than once (validation, vocabulary,
     phrasings), and a reload normalises mostly the same texts again.
     """
+    if text.isascii():
+        # Plain ASCII (most phrasings and questions): no NFKC, no typographic quotes, and
+        # every character that is not a letter or digit is a separator.
+        text = text.lower().replace("`", "'")  # the backtick is an apostrophe (_APOSTROPHES)
+        if "'" in text:
+            text = _POSSESSIVE.sub("", text).replace("'", "")
+        return " ".join(text.translate(_ASCII_SEPARATORS).split())
     if not unicodedata.is_normalized("NFKC", text):  # the check is much cheaper than the work
         text = unicodedata.normalize("NFKC", text)
     text = strip_control_characters(text).casefold()

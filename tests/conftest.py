@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 from telegram.error import TelegramError
 from telegram.ext import AIORateLimiter
 
@@ -25,6 +27,14 @@ from bot.telegram_app import (
 )
 from bot.tg_context import GroupCooldown, UserCooldown
 from tests.fakes.telegram_server import ApiCall, FakeTelegram, running_fake_telegram
+
+# CI (`.ci/run` sets HYPOTHESIS_PROFILE=ci) runs the same examples every time, so that a pass
+# on main stays a pass: a fresh random search belongs on developers' machines, where a
+# failure is replayed from .hypothesis/. (One such search found a case in which hypothesis
+# reported the knowledge-mutation strategy as drawing inconsistently between two runs of
+# the same example - a harness problem, not a bot one, not yet explained.)
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 # Shaped like a BotFather token, so that bot.config accepts it too.
 TEST_TOKEN = "123456789:AAHfakeTokenForTests_0123456789abcdef"

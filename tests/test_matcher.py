@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from bot.matcher import Matcher, common_words, stem
 from bot.service import Snapshot, load_snapshot
-from bot.textnorm import capitalised_words
+from bot.textnorm import capitalised_words, normalise
 
 
 @pytest.fixture(scope="module")
@@ -133,6 +133,14 @@ def test_common_word_list_holds_words_and_their_stems() -> None:
 )
 def test_capitalised_words_are_names_except_at_a_sentence_start(text: str, names: set[str]) -> None:
     assert capitalised_words(text) == names
+
+
+@settings(max_examples=500)
+@given(st.text(alphabet=st.characters(max_codepoint=127)))
+def test_ascii_text_normalises_as_any_text_does(text: str) -> None:
+    # Plain ASCII takes a fast path; a no-break space (a separator after NFKC) sends the same
+    # text down the general one, which must agree.
+    assert normalise(text) == normalise(text + "\u00a0")
 
 
 def test_stemmer_folds_inflections_together() -> None:
