@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import AsyncIterator, Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Generic, TypeVar
 
@@ -69,6 +71,35 @@ class BoundedMap(Generic[K, V]):
         return self._items.pop(key, None)
 
 
+class ChatLocks:
+    """An asyncio.Lock per chat, forgotten when no handler holds or awaits it.
+
+    Waiters are served in the order they came (asyncio.Lock is fair), which is the order in
+    which the chat's updates reached their handlers.
+    """
+
+    def __init__(self) -> None:
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._users: dict[int, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+    @contextlib.asynccontextmanager
+    async def hold(self, chat_id: int) -> AsyncIterator[None]:
+        lock = self._locks.get(chat_id)
+        if lock is None:
+            lock = self._locks[chat_id] = asyncio.Lock()
+        self._users[chat_id] = self._users.get(chat_id, 0) + 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._users[chat_id] -= 1
+            if not self._users[chat_id]:
+                del self._users[chat_id], self._locks[chat_id]
+
+
 @dataclass
 class Cooldown:
     """A token bucket per key (a chat id, a sender id): each message sent costs one token."""
@@ -131,6 +162,9 @@ class BotContext:
     suggested: BoundedMap[tuple[int, int], str] = field(default_factory=BoundedMap)
     # Counts answers in `store`, batched under load.
     recorder: AnswerRecorder = field(init=False, repr=False)
+    # One lock per chat: updates are handled concurrently, and a slow answer must not be
+    # overtaken by the answer to a later question in the same chat.
+    chat_locks: ChatLocks = field(default_factory=lambda: ChatLocks())
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "recorder", AnswerRecorder(self.store))

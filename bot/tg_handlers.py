@@ -93,7 +93,10 @@ async def reply_in_chat(
             logger.info("Group %s is over its message budget; staying silent", chat_id)
             return []
         reply_to = message.message_id
-    async with typing_while_slow(context.bot, chat_id, deps.typing_delay):
+    async with (
+        deps.chat_locks.hold(chat_id),
+        typing_while_slow(context.bot, chat_id, deps.typing_delay),
+    ):
         return await send_reply(context.bot, chat_id, reply, reply_to=reply_to)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 
 from bot.service import Snapshot
+from bot.tg_context import bot_context_of
 from tests.conftest import LaunchBot, RunningBot
 
 
@@ -243,3 +244,24 @@ async def test_slow_answer_shows_typing_while_the_user_waits(launch_bot: LaunchB
     await bot.replies(chat["id"])
     [typing] = server.calls_to("sendChatAction")
     assert typing.params == {"chat_id": chat["id"], "action": "typing"}
+
+
+async def test_answers_in_a_chat_keep_the_order_of_its_questions(bot: RunningBot):
+    # Updates are handled concurrently; a slow first answer must not be overtaken by the
+    # answers to the questions sent after it in the same chat.
+    server = bot.server
+    chat, user = server.private_chat(11), server.user(11)
+    server.inject_fault("sendMessage", delay=0.5)
+    questions = [
+        "Who wrote the article?",
+        "What happened in Jeddah?",
+        "What is the Black Sea deal?",
+    ]
+    for question in questions:
+        server.send_text(chat, user, question)
+    await bot.replies(chat["id"], 3)
+    first, second, third = server.bot_texts(chat["id"])
+    assert "Kovalenko" in first
+    assert "Jeddah" in second
+    assert "Black Sea" in third
+    assert len(bot_context_of(bot.app.bot_data).chat_locks) == 0  # nothing kept per chat
