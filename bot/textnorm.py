@@ -12,6 +12,9 @@ _QUOTES = "\u201c\u201d\u201e\u201f\u00ab\u00bb\u2033\uff02"
 _QUOTE_TABLE = str.maketrans({**{c: "'" for c in _APOSTROPHES}, **{c: '"' for c in _QUOTES}})
 
 _WHITESPACE = re.compile(r"\s+")
+# A number glued to a word ("30day", "march11") is two words; ordinals (1st, 2nd) stay whole.
+_GLUED_NUMBER = re.compile(r"(?<=\d)(?=[^\W\d_]{3})|(?<=[^\W\d_]{3})(?=\d)")
+_has_digit = re.compile(r"\d").search
 _POSSESSIVE = re.compile(r"(?<=\w)'s\b")
 _NON_WORD = re.compile(r"[^\w]+|_+")
 # What _NON_WORD removes from ASCII text: everything but letters and digits.
@@ -53,14 +56,20 @@ def normalise(text: str) -> str:
         text = text.lower().replace("`", "'")  # the backtick is an apostrophe (_APOSTROPHES)
         if "'" in text:
             text = _POSSESSIVE.sub("", text).replace("'", "")
-        return " ".join(text.translate(_ASCII_SEPARATORS).split())
+        text = text.translate(_ASCII_SEPARATORS)
+        if _has_digit(text):
+            text = _GLUED_NUMBER.sub(" ", text)
+        return " ".join(text.split())
     if not unicodedata.is_normalized("NFKC", text):  # the check is much cheaper than the work
         text = unicodedata.normalize("NFKC", text)
     text = strip_control_characters(text).casefold()
     text = unify_quotes(text)
     if "'" in text:
         text = _POSSESSIVE.sub("", text).replace("'", "")
-    return " ".join(_NON_WORD.sub(" ", text).split())
+    text = _NON_WORD.sub(" ", text)
+    if _has_digit(text):
+        text = _GLUED_NUMBER.sub(" ", text)
+    return " ".join(text.split())
 
 
 def tokenize(text: str) -> list[str]:
