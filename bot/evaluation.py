@@ -21,7 +21,7 @@ TUNING_FILES = tuple(
 )
 # The validation part: written like the others, used only to accept or reject a change by
 # its totals (never to find phrasings); the freshest estimate besides the held-out part.
-VALIDATION_FILES = (EVAL_DIR / "validation2.yaml",)
+VALIDATION_FILES = (EVAL_DIR / "validation2.yaml", EVAL_DIR / "validation3.yaml")
 # The held-out part: never tuned on; `run_evaluation` prints only its figures. heldout2 and
 # heldout3 were written in sessions 2 and 3 by people who saw only the article and ENTRIES.md.
 HELDOUT_FILES = tuple(EVAL_DIR / f"heldout{number}.yaml" for number in ("", 2, 3))

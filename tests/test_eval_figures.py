@@ -20,13 +20,12 @@ from bot.service import load_snapshot
 # questions are never used for tuning, so its floors are what users can expect.
 FLOORS = {
     # name: (min % right, max % wrong, min % out-of-scope declined)
-    # Session 3 added four fresh batches: three joined the tuning part (with session 2's
-    # validation batch), one became the validation part and one joined the held-out part;
-    # they were much harder than the earlier ones. Measured before tuning on them: tuning
-    # 88.2 / 1.2 / 97.4 (1690 / 687), validation 85.7 / 4.5 / 94.4 (112 / 54), held-out
-    # 89.3 / 1.2 / 93.9 (410 / 163) (targets on held-out: 95 / 1 / 95).
-    "tuning": (87.5, 1.5, 97.0),
-    "validation": (85.0, 5.0, 94.0),
+    # Session 3 added five fresh batches: three joined the tuning part (with session 2's
+    # validation batch), two became the validation part and one joined the held-out part;
+    # they were much harder than the earlier ones. Floors below the figures measured when
+    # the matcher or the knowledge base last changed (README, "Measured quality").
+    "tuning": (89.0, 1.5, 96.5),
+    "validation": (80.5, 3.5, 96.0),
     "held-out": (88.5, 1.5, 93.5),
 }
 
