@@ -21,6 +21,7 @@ KNOWLEDGE_FILES = (
     "aliases.yaml",
     "not_covered.yaml",
     "messages.yaml",
+    "asked.yaml",
 )
 # The bot's own wording around answers; every key must be present (see messages.yaml).
 MESSAGE_KEYS = frozenset(
@@ -153,12 +154,20 @@ class Knowledge:
     # Who acts in the story (Russia, Ukraine, the US, NATO), each by the alias groups that
     # name it; lets the matcher notice a question about one actor reaching another's entry.
     actors: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
+    # Questions people asked (asked.yaml): per entry id, more ways of asking for that entry,
+    # in users' own words; and questions the article does not answer, which the bot declines.
+    asked: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
+    declined: tuple[str, ...] = ()
 
     def entry(self, entry_id: str) -> Entry:
         return self._entries_by_id[entry_id]
 
     def has_entry(self, entry_id: str) -> bool:
         return entry_id in self._entries_by_id
+
+    def phrasings(self, entry: Entry) -> tuple[str, ...]:
+        """Every way of asking for an entry: its curated questions, then users' (asked.yaml)."""
+        return (*entry.questions, *self.asked.get(entry.id, ()))
 
     def topic(self, topic_id: str) -> Topic:
         return next(t for t in self.topics if t.id == topic_id)
@@ -532,6 +541,60 @@ def _load_actors(
     return actors
 
 
+def _load_asked(
+    directory: Path, out: _Collector
+) -> tuple[dict[str, tuple[str, ...]], tuple[str, ...]]:
+    """asked.yaml (optional): `answered: {entry id: [questions]}` and `declined: [questions]`."""
+    file = "asked.yaml"
+    if not (directory / file).is_file():
+        return {}, ()
+    data = _read_yaml(directory / file, out, may_be_empty=True)
+    if data is None:
+        return {}, ()
+    if not isinstance(data, dict):
+        out.error(file, None, None, "must be a mapping with 'answered' and 'declined'")
+        return {}, ()
+    out.keys(file, None, data, set(), {"answered", "declined"})
+    raw = data.get("answered") or {}
+    asked: dict[str, tuple[str, ...]] = {}
+    if not isinstance(raw, dict):
+        out.error(file, None, "answered", "must map entry ids to lists of questions")
+    else:
+        for entry_id, questions in raw.items():
+            asked[str(entry_id)] = out.text_list(file, str(entry_id), raw, entry_id, min_len=1)
+    declined = out.text_list(
+        file, None, {"declined": data.get("declined") or []}, "declined", min_len=0
+    )
+    return asked, declined
+
+
+def _check_asked(
+    entries: Sequence[Entry],
+    asked: Mapping[str, tuple[str, ...]],
+    declined: Sequence[str],
+    out: _Collector,
+) -> None:
+    """Asked questions name real entries, and no text is asked for two things at once."""
+    file = "asked.yaml"
+    owner: dict[str, str] = {}
+    for entry in entries:
+        for question in entry.questions:
+            owner.setdefault(normalise(question), entry.id)
+    for entry_id, questions in asked.items():
+        if entry_id not in {e.id for e in entries}:
+            out.error(file, entry_id, "answered", f"{entry_id!r} is not an entry id in qa.yaml")
+            continue
+        for question in questions:
+            text = normalise(question)
+            first = owner.setdefault(text, entry_id)
+            if first != entry_id:
+                out.error(file, entry_id, "answered", f"{question!r} is also asked for {first!r}")
+    for question in declined:
+        first = owner.get(normalise(question))
+        if first is not None:
+            out.error(file, None, "declined", f"{question!r} is also asked for {first!r}")
+
+
 def _load_messages(directory: Path, out: _Collector) -> dict[str, str]:
     file = "messages.yaml"
     data = _read_yaml(directory / file, out)
@@ -636,10 +699,12 @@ def load_knowledge(directory: Path | str = DEFAULT_KNOWLEDGE_DIR) -> Knowledge:
         directory, "not_covered.yaml", "not_covered", out, phrase_owner
     )
     messages = _load_messages(directory, out)
+    asked, declined = _load_asked(directory, out)
     if not entries and not any(p.file == "qa.yaml" for p in out.errors):
         out.error("qa.yaml", None, "entries", "the knowledge base has no entries")
     if not out.unreadable:
         _cross_check(article, facts, entries, topics, out)
+        _check_asked(entries, asked, declined, out)
     if out.errors or article is None:
         raise KnowledgeError(out.errors or [Problem("article.yaml", None, None, "missing")])
     text_file = "article.txt"
@@ -652,6 +717,8 @@ def load_knowledge(directory: Path | str = DEFAULT_KNOWLEDGE_DIR) -> Knowledge:
         not_covered=MappingProxyType(not_covered),
         messages=MappingProxyType(messages),
         actors=MappingProxyType(actors),
+        asked=MappingProxyType(asked),
+        declined=declined,
         version=knowledge_version(directory, text_file),
         warnings=tuple(out.warnings),
     )

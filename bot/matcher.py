@@ -61,6 +61,9 @@ FILLER_WORDS = frozenset(
 )
 _NO_FACTORS: Mapping[str, float] = {}
 
+# The id under which the declined questions of asked.yaml compete with the entries.
+DECLINED = "!declined"
+
 # Marks a term that names a subject from knowledge/not_covered.yaml.
 NOT_COVERED_PREFIX = "!"
 
@@ -372,12 +375,14 @@ class Matcher:
         self.params = params or MatchParams()
         self._analyzer = _Analyzer(knowledge, self.params)
         self._ids = [e.id for e in knowledge.entries]
-        self._index_of = {entry_id: index for index, entry_id in enumerate(self._ids)}
         question_terms: list[frozenset[str]] = []
         answer_terms: list[frozenset[str]] = []
         phrasings: list[list[list[str]]] = []
         for entry in knowledge.entries:
+            # Curated phrasings are the vocabulary itself; questions people asked (asked.yaml)
+            # are analysed like any question, so a typo there reads as the same typo typed.
             per_question = [self._analyzer.terms(q, correct_typos=False) for q in entry.questions]
+            per_question += [self._analyzer.terms(q) for q in knowledge.asked.get(entry.id, ())]
             q_terms = frozenset(t for terms in per_question for t in terms)
             # Curated wording only: the quotes' incidental words ("let me start from the other
             # side") would pull unrelated questions ("when did the war start?") to an entry.
@@ -391,6 +396,15 @@ class Matcher:
             question_terms.append(q_terms)
             answer_terms.append(a_terms)
             phrasings.append(per_question)
+        if knowledge.declined:
+            # Questions the article does not answer compete like one more entry: a question
+            # closest to these is declined, and one that is nearly as close is not answered.
+            per_question = [self._analyzer.terms(q) for q in knowledge.declined]
+            self._ids.append(DECLINED)
+            question_terms.append(frozenset(t for terms in per_question for t in terms))
+            answer_terms.append(frozenset())
+            phrasings.append(per_question)
+        self._index_of = {entry_id: index for index, entry_id in enumerate(self._ids)}
         count = len(self._ids)
         document_frequency: dict[str, int] = {}
         for q_terms, a_terms in zip(question_terms, answer_terms, strict=True):
@@ -513,6 +527,7 @@ class Matcher:
         return [
             (entry_id, term[len(NOT_COVERED_PREFIX) :])
             for entry_id, terms in zip(self._ids, self._question_terms, strict=True)
+            if entry_id != DECLINED  # declined questions may well name such subjects
             for term in sorted(terms)
             if term.startswith(NOT_COVERED_PREFIX)
         ]
@@ -538,7 +553,12 @@ class Matcher:
         return self._analyzer.terms(text)
 
     def rank(self, question: str, limit: int = 5) -> list[Candidate]:
-        """The best entries for a question with their scores (0-100), best first.
+        """The best entries for a question with their scores (0-100), best first."""
+        ranked = self._rank_all(question, limit + 1)
+        return [c for c in ranked if c.entry_id != DECLINED][:limit]
+
+    def _rank_all(self, question: str, limit: int) -> list[Candidate]:
+        """The best entries and the declined questions (`DECLINED`), best first.
 
         A chatty message often wraps one question in context ("I need it for school. Who
         wrote the article?"), so each sentence is also scored on its own and every entry
@@ -610,6 +630,17 @@ class Matcher:
         else:
             credit = {index: self._credit(index, weights) for index in pool}
         shortlist = heapq.nlargest(p.rescore_top, pool, key=credit.__getitem__)
+        if len(pool) > len(shortlist):
+            # Entries tied with the last one taken are taken too: with common words in
+            # every entry, "Does Ukraine want a ceasefire?" covers a dozen entries fully,
+            # and which of them made the cut must not depend on their order in the file.
+            last = credit[shortlist[-1]]
+            taken = set(shortlist)
+            shortlist += sorted(
+                (i for i in pool if i not in taken and credit[i] >= last - 1e-9),
+                key=credit.__getitem__,
+                reverse=True,
+            )
         query_norm = math.sqrt(sum(w * w for w in weights.values()))
         query_text = " ".join(sorted(terms))
         scored: list[Candidate] = []
@@ -678,12 +709,20 @@ class Matcher:
     def match(self, question: str) -> MatchResult:
         """Decide whether to answer, suggest or decline, from the ranked candidates."""
         p = self.params
-        ranked = self.rank(question, limit=max(p.max_suggestions, 2))
-        if not ranked or ranked[0].score < p.suggest_threshold:
+        everything = self._rank_all(question, limit=max(p.max_suggestions, 2) + 1)
+        ranked = [c for c in everything if c.entry_id != DECLINED]
+        if (
+            not ranked
+            or ranked[0].score < p.suggest_threshold
+            or everything[0].entry_id == DECLINED
+        ):
+            # Nothing is close enough, or the question is closest to ones the article does
+            # not answer (asked.yaml): declined.
             best = ranked[0].score if ranked else 0.0
-            return MatchResult("unknown", question, None, best, tuple(ranked))
+            return MatchResult("unknown", question, None, best, tuple(ranked[: p.max_suggestions]))
         top = ranked[0]
-        runner_up = ranked[1].score if len(ranked) > 1 else 0.0
+        # The runner-up may be the declined questions: then the lead is over them too.
+        runner_up = everything[1].score if len(everything) > 1 else 0.0
         if (
             top.score >= p.answer_threshold
             and top.score - runner_up >= p.answer_margin
