@@ -560,7 +560,7 @@ def _load_asked(
     if not isinstance(raw, dict):
         out.error(file, None, "answered", "must map entry ids to lists of questions")
     else:
-        for entry_id, questions in raw.items():
+        for entry_id in raw:
             asked[str(entry_id)] = out.text_list(file, str(entry_id), raw, entry_id, min_len=1)
     declined = out.text_list(
         file, None, {"declined": data.get("declined") or []}, "declined", min_len=0
@@ -570,7 +570,7 @@ def _load_asked(
 
 def _check_asked(
     entries: Sequence[Entry],
-    asked: Mapping[str, tuple[str, ...]],
+    asked: dict[str, tuple[str, ...]],
     declined: Sequence[str],
     out: _Collector,
 ) -> None:
@@ -580,19 +580,21 @@ def _check_asked(
     for entry in entries:
         for question in entry.questions:
             owner.setdefault(normalise(question), entry.id)
+    known = {e.id for e in entries}
+    for entry_id in [e for e in asked if e not in known]:
+        # An entry removed from qa.yaml takes its asked questions with it; say so.
+        out.warn(file, entry_id, "answered", f"{entry_id!r} is not an entry id; ignored")
+        del asked[entry_id]
     for entry_id, questions in asked.items():
-        if entry_id not in {e.id for e in entries}:
-            out.error(file, entry_id, "answered", f"{entry_id!r} is not an entry id in qa.yaml")
-            continue
         for question in questions:
             text = normalise(question)
             first = owner.setdefault(text, entry_id)
             if first != entry_id:
                 out.error(file, entry_id, "answered", f"{question!r} is also asked for {first!r}")
     for question in declined:
-        first = owner.get(normalise(question))
-        if first is not None:
-            out.error(file, None, "declined", f"{question!r} is also asked for {first!r}")
+        owned = owner.get(normalise(question))
+        if owned is not None:
+            out.error(file, None, "declined", f"{question!r} is also asked for {owned!r}")
 
 
 def _load_messages(directory: Path, out: _Collector) -> dict[str, str]:

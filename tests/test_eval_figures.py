@@ -14,6 +14,7 @@ from bot.evaluation import (
     load_eval_set,
 )
 from bot.service import load_snapshot
+from bot.textnorm import normalise
 
 # Floors a little under the figures measured when the knowledge base last changed (README,
 # "Measured quality"); a change that drops below them has made the bot worse. Held-out
@@ -76,7 +77,19 @@ def test_held_out_questions_are_not_pasted_into_the_knowledge_base() -> None:
     # written on both sides); a long one found verbatim in the knowledge base was pasted.
     leaked = [
         c.question
-        for c in load_eval_set(*HELDOUT_FILES)
+        for c in load_eval_set(*HELDOUT_FILES, *VALIDATION_FILES)
         if len(c.question.split()) >= 8 and c.question.casefold().strip(" ?!.") in phrasings
     ]
     assert leaked == []
+
+
+def test_asked_questions_come_from_the_tuning_part_only() -> None:
+    # asked.yaml is written by tools/import_asked.py from the tuning part; a validation or
+    # held-out question in it, of any length, would turn a fresh measurement into recall.
+    knowledge = load_snapshot().knowledge
+    asked = [q for questions in knowledge.asked.values() for q in questions]
+    assert asked and knowledge.declined
+    fresh = {normalise(c.question) for c in load_eval_set(*VALIDATION_FILES, *HELDOUT_FILES)}
+    tuning = {normalise(c.question) for c in load_eval_set(*TUNING_FILES)}
+    assert [q for q in (*asked, *knowledge.declined) if normalise(q) in fresh] == []
+    assert all(normalise(q) in tuning for q in (*asked, *knowledge.declined))

@@ -183,3 +183,41 @@ def test_reload_reports_added_removed_and_changed_entries(kb_copy: Path) -> None
     assert report.added == ()
     assert "article-authors" in report.changed
     assert report.old_version != report.new_version
+
+
+def test_asked_questions_must_name_entries_and_ask_for_one_thing(kb_copy: Path) -> None:
+    (kb_copy / "asked.yaml").write_text(
+        "answered:\n"
+        "  no-such-entry: ['what about it?']\n"
+        "  article-authors: ['who penned it?', 'What is the source?']\n"
+        "  article-outlet: ['Who penned it?']\n"
+        "declined:\n"
+        "  - 'who penned it'\n",
+        encoding="utf-8",
+    )
+    problems = "\n".join(_problems(kb_copy))
+    # "What is the source?" is a curated question of article-outlet.
+    assert "'What is the source?' is also asked for 'article-outlet'" in problems
+    assert "asked.yaml [article-outlet] answered: 'Who penned it?' is also asked for" in problems
+    assert "asked.yaml declined: 'who penned it' is also asked for 'article-authors'" in problems
+    (kb_copy / "asked.yaml").write_text("declined: ['ok?', '']\n", encoding="utf-8")
+    assert _problems(kb_copy) == [
+        "asked.yaml declined: must be a list of non-empty strings, got list ['ok?', '']"
+    ]
+
+
+def test_asked_file_is_optional_and_feeds_the_phrasings(kb_copy: Path) -> None:
+    shipped = load_knowledge(kb_copy)
+    entry = shipped.entry("article-authors")
+    assert shipped.phrasings(entry)[: len(entry.questions)] == entry.questions
+    (kb_copy / "asked.yaml").unlink()
+    bare = load_knowledge(kb_copy)
+    assert bare.asked == {} and bare.declined == ()
+    assert bare.phrasings(bare.entry("article-authors")) == entry.questions
+    # Questions for an entry that is gone are dropped with a warning, not a failed load.
+    (kb_copy / "asked.yaml").write_text("answered:\n  gone: ['what about it?']\n")
+    left = load_knowledge(kb_copy)
+    assert left.asked == {}
+    assert [str(w) for w in left.warnings] == [
+        "asked.yaml [gone] answered: 'gone' is not an entry id; ignored"
+    ]

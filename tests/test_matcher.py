@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.matcher import Matcher, common_words, stem
+from bot.knowledge import DEFAULT_KNOWLEDGE_DIR, load_knowledge
+from bot.matcher import DECLINED, Matcher, common_words, stem
 from bot.service import Snapshot, load_snapshot
 from bot.textnorm import capitalised_words, normalise
 
@@ -189,3 +193,52 @@ def _shared_snapshot() -> Snapshot:
     if "s" not in _CACHE:
         _CACHE["s"] = load_snapshot()
     return _CACHE["s"]
+
+
+def test_a_question_as_close_to_a_declined_one_is_not_answered(tmp_path: Path) -> None:
+    # asked.yaml's declined questions compete with the entries: a question answered
+    # without them is no longer answered once one of them is just as close.
+    target = tmp_path / "knowledge"
+    shutil.copytree(DEFAULT_KNOWLEDGE_DIR, target)
+    question = "What did Rutte say about Taiwan and China?"
+    (target / "asked.yaml").write_text("declined: []\n", encoding="utf-8")
+    bare = Matcher(load_knowledge(target))
+    assert bare.match(question).status == "answered"
+    (target / "asked.yaml").write_text(f"declined: [{question!r}]\n", encoding="utf-8")
+    guarded = Matcher(load_knowledge(target))
+    assert guarded.match(question).status != "answered"
+    # The declined questions are never offered as an entry.
+    assert all(c.entry_id != DECLINED for c in guarded.rank(question, limit=30))
+    assert DECLINED not in guarded.match(question).suggestions
+
+
+def test_a_one_word_question_needs_a_one_word_phrasing(matcher: Matcher) -> None:
+    # "time" and "Ukraine" are in many phrasings, but no entry is asked for by that word
+    # alone; "Taiwan" and "url" are.
+    assert matcher.match("what time is it").status != "answered"
+    assert matcher.match("How do you say 'thank you' in Ukrainian?").status != "answered"
+    assert (matcher.match("taiwan?").status, matcher.match("taiwan?").entry_id) == (
+        "answered",
+        "china-taiwan",
+    )
+    assert matcher.match("url pls").entry_id == "article-url"
+
+
+def test_every_curated_phrasing_reaches_its_own_entry(snapshot: Snapshot) -> None:
+    # With common words in every entry, a dozen entries can cover a short question fully;
+    # which of them were scored in full once depended on their order in qa.yaml, and
+    # "Does Ukraine want a ceasefire?" lost its own entry.
+    assert snapshot.warnings == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("30day truce", "30 day truce"),
+        ("talks on march11", "talks on march 11"),
+        ("the 1st and 2nd rounds", "the 1st and 2nd rounds"),
+        ("Trumpʼs 30days", "trump 30 days"),
+    ],
+)
+def test_a_number_glued_to_a_word_is_split(text: str, expected: str) -> None:
+    assert normalise(text) == expected

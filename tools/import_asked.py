@@ -7,7 +7,12 @@ that compete with the entries. The validation and held-out parts never do: they 
 and measure what new users get. `python -m bot eval` on the tuning part then measures
 recall of what the bot was given, not generalisation.
 
-A question is left out when it cannot serve: the same text as a curated phrasing, a
+Only questions the curated base (without asked.yaml) gets wrong are taken: one it does not
+answer with its entry, or one it does not decline outright. Taking every tuning question
+measured the same on the validation part (86.5 / 0.8 / 98.9 against 86.8 / 1.1 / 97.8 %
+right / wrong / declined) at twice the load time and half again the matching time.
+
+A question is also left out when it cannot serve: the same text as a curated phrasing, a
 question for an entry that names a subject not_covered.yaml says the article does not
 cover (it would count against the entry it is meant to reach), or one the matcher still
 sends elsewhere once everything else is in (the routing warnings of `python -m bot check`).
@@ -46,6 +51,8 @@ def _quote(text: str) -> str:
 def render(answered: dict[str, list[str]], declined: list[str]) -> str:
     lines = [HEADER.rstrip("\n"), "answered:"]
     for entry_id, questions in answered.items():
+        if not questions:
+            continue
         lines.append(f"  {entry_id}:")
         lines.extend(f"    - {_quote(q)}" for q in questions)
     lines.append("declined:")
@@ -63,6 +70,13 @@ def collect(directory: Path) -> tuple[dict[str, list[str]], list[str]]:
     for case in load_eval_set(*TUNING_FILES):
         text = normalise(case.question)
         if not text or text in taken:
+            continue
+        # Only what the curated base gets wrong: what it already answers or declines
+        # adds nothing but cost (every phrasing is scored on every question).
+        result = matcher.match(case.question)
+        if case.expected is None and result.status == "unknown":
+            continue
+        if result.status == "answered" and result.entry_id == case.expected:
             continue
         taken.add(text)
         if case.expected is None:
