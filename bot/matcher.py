@@ -383,8 +383,10 @@ class Matcher:
         answer_terms: list[frozenset[str]] = []
         phrasings: list[list[list[str]]] = []
         for entry in knowledge.entries:
-            # Curated phrasings are the vocabulary itself; questions people asked (asked.yaml)
-            # are analysed like any question, so a typo there reads as the same typo typed.
+            # Curated phrasings are the vocabulary itself. Questions people asked (asked.yaml)
+            # are not corrected either: their typos ("dzheddah") become words of the entry,
+            # which the same typo typed again then finds (correction only reaches words of
+            # the curated vocabulary, and costs load time).
             per_question = [self._analyzer.terms(q, correct_typos=False) for q in entry.questions]
             per_question += [
                 self._analyzer.terms(q, correct_typos=False)
