@@ -59,6 +59,12 @@ FILLER_WORDS = frozenset(
     fr grateful appreciate appreciated anyways honestly literally list
     """.split()
 )
+# Emphasis that never carries content, dropped before anything else so that it does not
+# break a phrase of aliases.yaml or not_covered.yaml ("will the US actually lift sanctions"
+# is "US lift sanctions"). No phrase there uses these words.
+INTENSIFIERS = frozenset(
+    "actually really basically literally seriously truly definitely totally genuinely".split()
+)
 _NO_FACTORS: Mapping[str, float] = {}
 
 # The id under which the declined questions of asked.yaml compete with the entries.
@@ -322,6 +328,8 @@ class _Analyzer:
         words = tokenize(text)
         if correct_typos:  # the knowledge base's own words are the vocabulary: no correction
             words = [self.correct(w) for w in words]
+        if not INTENSIFIERS.isdisjoint(words):  # "will the US actually lift sanctions"
+            words = [w for w in words if w not in INTENSIFIERS]
         stems = [stem(w) for w in words]
         out: list[str] = []
         filler: set[str] = set()
