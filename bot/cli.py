@@ -78,6 +78,8 @@ def run_check(settings: Settings, stdout: TextIO, err: TextIO) -> int:
     print(
         f"OK: {len(knowledge.entries)} entries, {len(knowledge.facts)} facts, "
         f"{len(knowledge.topics)} topics, {len(knowledge.aliases)} alias groups, "
+        f"{sum(len(q) for q in knowledge.asked.values())} asked and "
+        f"{len(knowledge.declined)} declined questions, "
         f"{len(snapshot.warnings)} warnings; version {knowledge.version}",
         file=stdout,
     )

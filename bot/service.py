@@ -56,19 +56,32 @@ def routing_warnings(knowledge: Knowledge, matcher: Matcher) -> list[Problem]:
         for entry_id, subject in matcher.not_covered_in_phrasings()
     ]
     for entry in knowledge.entries:
-        for question in entry.questions:
+        curated = [("qa.yaml", "questions", q) for q in entry.questions]
+        asked = [("asked.yaml", "answered", q) for q in knowledge.asked.get(entry.id, ())]
+        for file, field, question in (*curated, *asked):
             ranked = matcher.rank(question, limit=2)
             if ranked and ranked[0].entry_id != entry.id:
                 own = next((c.score for c in ranked if c.entry_id == entry.id), None)
                 if own is None or ranked[0].score > own:
                     problems.append(
                         Problem(
-                            "qa.yaml",
+                            file,
                             entry.id,
-                            "questions",
+                            field,
                             f"{question!r} is matched to {ranked[0].entry_id!r} instead",
                         )
                     )
+    for question in knowledge.declined:
+        result = matcher.match(question)
+        if result.status == "answered":
+            problems.append(
+                Problem(
+                    "asked.yaml",
+                    None,
+                    "declined",
+                    f"{question!r} is answered with {result.entry_id!r}",
+                )
+            )
     return problems
 
 
