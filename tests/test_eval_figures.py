@@ -21,13 +21,13 @@ from bot.textnorm import normalise
 # questions are never used for tuning, so its floors are what users can expect.
 FLOORS = {
     # name: (min % right, max % wrong, min % out-of-scope declined)
-    # Session 3 added five fresh batches: three joined the tuning part (with session 2's
-    # validation batch), two became the validation part and one joined the held-out part;
-    # they were much harder than the earlier ones. Floors below the figures measured when
-    # the matcher or the knowledge base last changed (README, "Measured quality").
-    "tuning": (89.0, 1.5, 96.5),
-    "validation": (80.5, 3.5, 96.0),
-    "held-out": (88.5, 1.5, 93.5),
+    # Session 3 added fresh batches (tuning7-18, validation2-3, heldout3-4), knowledge-base
+    # rounds from the tuning failures and asked.yaml. Measured: tuning 97.2 / 0.1 / 99.6
+    # (recall: asked.yaml holds its failures), validation 89.8 / 0.8 / 97.8, held-out 95.4 /
+    # 0.96 / 98.6 (targets on held-out: 95 / 1 / 95).
+    "tuning": (96.5, 0.5, 99.0),
+    "validation": (89.0, 1.5, 97.0),
+    "held-out": (95.0, 1.0, 98.0),
 }
 
 
