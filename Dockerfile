@@ -30,10 +30,10 @@ COPY knowledge ./knowledge
 USER bot
 # The SQLite statistics and the heartbeat file live here; keep it across container restarts.
 VOLUME ["/data"]
-# Unhealthy when the poller has not finished a getUpdates round for 90 s (see bot/tg_health.py),
+# Unhealthy when the poller has not finished a getUpdates round for 90 s (see bot/tg/health.py),
 # so a live process with a dead poller shows unhealthy.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
-    CMD ["python", "-m", "bot.tg_health"]
+    CMD ["python", "-m", "bot.tg.health"]
 # SIGTERM (docker stop) ends the bot gracefully: updates already fetched are answered first.
 STOPSIGNAL SIGTERM
 CMD ["python", "-m", "bot", "run"]

@@ -15,11 +15,11 @@ from typing import TextIO
 
 from rapidfuzz import fuzz, process
 
-from bot.evaluation import HELDOUT_FILES, TUNING_FILES, load_eval_set
-from bot.knowledge import Entry, Knowledge, load_knowledge
-from bot.matcher import Matcher
-from bot.service import load_snapshot
-from bot.textnorm import normalise
+from bot.core.evaluation import HELDOUT_FILES, TUNING_FILES, load_eval_set
+from bot.core.knowledge import Entry, Knowledge, load_knowledge
+from bot.core.matcher import Matcher
+from bot.core.service import load_snapshot
+from bot.core.textnorm import normalise
 
 
 def _percentile(samples: Sequence[float], share: float) -> float:
@@ -159,11 +159,13 @@ def run_benchmarks(knowledge_dir: Path, *, quick: bool, out: TextIO) -> int:
         loads.append((time.perf_counter() - start) * 1000)
     print("Knowledge load + validation + matcher preparation (in process):", file=out)
     print(_line("load_snapshot (reload: same process)", loads), file=out)
-    first = _in_new_process("from bot.service import load_snapshot as load", knowledge_dir, quick)
+    first = _in_new_process(
+        "from bot.core.service import load_snapshot as load", knowledge_dir, quick
+    )
     print(_line("load_snapshot (first load: new process)", first), file=out)
     # What the target names: reading and validating the knowledge base, without the matcher.
     validated = _in_new_process(
-        "from bot.knowledge import load_knowledge as load", knowledge_dir, quick
+        "from bot.core.knowledge import load_knowledge as load", knowledge_dir, quick
     )
     print(_line("load_knowledge (load + validation, new process)", validated), file=out)
     cold = []

@@ -9,10 +9,10 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from bot.answers import Answer, answer_to_json, render_plain
 from bot.config import ConfigError, Settings, load_settings
-from bot.knowledge import KnowledgeError
-from bot.service import Snapshot, load_snapshot
+from bot.core.answers import Answer, answer_to_json, render_plain
+from bot.core.knowledge import KnowledgeError
+from bot.core.service import Snapshot, load_snapshot
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -116,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "check":
         return run_check(settings, sys.stdout, sys.stderr)
     if command == "run":
-        from bot.telegram_app import run_bot  # the Telegram layer is only imported to run it
+        from bot.tg.app import run_bot  # the Telegram layer is only imported to run it
 
         return run_bot(settings)
     if command == "bench":
@@ -127,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if snapshot is None:
         return EXIT_FAILURE
     if command == "eval":
-        from bot.evaluation import run_evaluation
+        from bot.core.evaluation import run_evaluation
 
         return run_evaluation(snapshot.matcher, sys.stdout, args.show_tuning_failures)
     if command == "ask":

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.knowledge import DEFAULT_KNOWLEDGE_DIR
+from bot.core.knowledge import DEFAULT_KNOWLEDGE_DIR
 
 DEFAULT_BASE_URL = "https://api.telegram.org/bot"
 # BotFather tokens look like 123456789:AA...; checked before use so a typo fails fast.

@@ -608,13 +608,13 @@ async def use_connection_pool(app: Any, size: int) -> None:
 
 def unthrottled_limits(build_application: Callable[..., Any]) -> dict[str, Any]:
     """Cooldowns that never bite, for every kind build_application takes."""
-    from bot.tg_context import GroupCooldown
+    from bot.tg.context import GroupCooldown
 
     limits: dict[str, Any] = {"cooldown": GroupCooldown(burst=sys.maxsize)}
     # A per-sender budget (where the bot has one) would silence a benchmark user who asks
     # more than its burst at once; the benchmark measures answering, not that policy.
     if "user_cooldown" in inspect.signature(build_application).parameters:
-        from bot.tg_context import UserCooldown  # type: ignore[attr-defined,unused-ignore]
+        from bot.tg.context import UserCooldown  # type: ignore[attr-defined,unused-ignore]
 
         limits["user_cooldown"] = UserCooldown(burst=sys.maxsize)
     return limits
@@ -652,7 +652,7 @@ def counting_logs() -> Iterator[LogCounter]:
 def settle_memory() -> None:
     """Before a load: what run_bot does before it serves (the bot's version), else a collection."""
     try:
-        from bot.telegram_app import tune_garbage_collection
+        from bot.tg.app import tune_garbage_collection
     except ImportError:  # a version of the bot from before it tuned the collector
         gc.collect()
         return
@@ -740,7 +740,7 @@ def _round_trip(config: RunConfig) -> list[dict[str, Any]]:
 @contextlib.asynccontextmanager
 async def polling(app: Any) -> AsyncIterator[None]:
     """The application running as run_polling runs it, stopped gracefully at the end."""
-    from bot.telegram_app import ALLOWED_UPDATES
+    from bot.tg.app import ALLOWED_UPDATES
 
     await app.initialize()
     try:
@@ -781,8 +781,8 @@ async def run_once(
 ) -> RunResult:
     """Start the fake and the bot, calibrate, run the load, stop both; the measurements."""
     from bot.config import Settings
-    from bot.stats_store import StatsStore
-    from bot.telegram_app import build_application
+    from bot.tg.app import build_application
+    from bot.tg.stats_store import StatsStore
 
     # Each update in flight holds a connection for a round trip at least.
     round_trips = questions * config.rtt_ms / 1000 / min(config.concurrency, config.pool_size)
@@ -1053,8 +1053,8 @@ def _check(ok: bool, text: str, out: TextIO) -> bool:
 
 async def run_benchmark(args: argparse.Namespace, out: TextIO, progress: TextIO) -> bool:
     """The sweeps, the table, the recommendation and the target checks; whether all were met."""
-    from bot.knowledge import DEFAULT_KNOWLEDGE_DIR
-    from bot.service import KnowledgeHolder
+    from bot.core.knowledge import DEFAULT_KNOWLEDGE_DIR
+    from bot.core.service import KnowledgeHolder
 
     holder = KnowledgeHolder(DEFAULT_KNOWLEDGE_DIR)
     pool = load_question_pool()

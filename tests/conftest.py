@@ -16,16 +16,16 @@ from telegram.error import TelegramError
 from telegram.ext import AIORateLimiter
 
 from bot.config import Settings
-from bot.knowledge import DEFAULT_KNOWLEDGE_DIR
-from bot.service import KnowledgeHolder, Snapshot, load_snapshot
-from bot.stats_store import StatsStore
-from bot.telegram_app import (
+from bot.core.knowledge import DEFAULT_KNOWLEDGE_DIR
+from bot.core.service import KnowledgeHolder, Snapshot, load_snapshot
+from bot.tg.app import (
     ALLOWED_UPDATES,
     GET_UPDATES_READ_TIMEOUT,
     TalksApplication,
     build_application,
 )
-from bot.tg_context import GroupCooldown, UserCooldown
+from bot.tg.context import GroupCooldown, UserCooldown
+from bot.tg.stats_store import StatsStore
 from tests.fakes.telegram_server import ApiCall, FakeTelegram, running_fake_telegram
 
 # CI (`.ci/run` sets HYPOTHESIS_PROFILE=ci) runs the same examples every time, so that a pass

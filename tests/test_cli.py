@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.knowledge import DEFAULT_KNOWLEDGE_DIR
+from bot.core.knowledge import DEFAULT_KNOWLEDGE_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 

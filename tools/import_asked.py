@@ -29,10 +29,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.evaluation import TUNING_FILES, load_eval_set  # noqa: E402
-from bot.knowledge import DEFAULT_KNOWLEDGE_DIR, load_knowledge  # noqa: E402
-from bot.matcher import NOT_COVERED_PREFIX, Matcher  # noqa: E402
-from bot.textnorm import normalise  # noqa: E402
+from bot.core.evaluation import TUNING_FILES, load_eval_set  # noqa: E402
+from bot.core.knowledge import DEFAULT_KNOWLEDGE_DIR, load_knowledge  # noqa: E402
+from bot.core.matcher import NOT_COVERED_PREFIX, Matcher  # noqa: E402
+from bot.core.textnorm import normalise  # noqa: E402
 
 HEADER = """\
 # Questions people asked, in their own words: more ways of asking for an entry (`answered`,

@@ -1,0 +1,1 @@
+"""The pure core: knowledge loading and validation, matching, answers and their rendering."""

@@ -1,0 +1,254 @@
+"""Turn a match into an answer with verbatim citations, and render it as text or Telegram HTML."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from bot.core.knowledge import Knowledge
+from bot.core.matcher import Matcher, MatchResult, Status
+from bot.core.textnorm import collapse_whitespace, strip_control_characters
+
+# Telegram's limit for one message's text.
+TELEGRAM_MESSAGE_LIMIT = 4096
+# Longer questions are read only this far: no real question needs more, and it bounds the
+# matcher's work on a hostile 10,000-character message (Telegram allows 4,096 anyway).
+MAX_QUESTION_CHARS = 1000
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A verbatim passage of the article and the paragraph it stands in."""
+
+    quote: str
+    paragraph: int
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """An entry offered as "did you mean", labelled with its main question."""
+
+    entry_id: str
+    question: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    """Everything the bot says in reply to one question, independent of the medium."""
+
+    status: Status
+    question: str
+    entry_id: str | None
+    score: float
+    text: str
+    citations: tuple[Citation, ...]
+    suggestions: tuple[Suggestion, ...]
+    related: tuple[Suggestion, ...]
+    topics: tuple[Suggestion, ...]
+    source: str | None
+    knowledge_version: str
+
+
+def clean_question(text: str) -> str:
+    """The question as the matcher reads it: no control characters, bounded length."""
+    return collapse_whitespace(strip_control_characters(text))[:MAX_QUESTION_CHARS]
+
+
+def source_line(knowledge: Knowledge) -> str:
+    """Outlet, title and authors of the article, and its date only if the article gives one."""
+    article = knowledge.article
+    authors = (
+        " and ".join(article.authors) if len(article.authors) <= 2 else ", ".join(article.authors)
+    )
+    line = f"{article.outlet}, “{article.title}”, by {authors}"
+    if article.date:
+        line += f", {article.date}"
+    return line
+
+
+def _suggestion(knowledge: Knowledge, entry_id: str) -> Suggestion:
+    return Suggestion(entry_id, knowledge.entry(entry_id).questions[0])
+
+
+def _topic_suggestions(knowledge: Knowledge) -> tuple[Suggestion, ...]:
+    return tuple(Suggestion(t.lead, t.title) for t in knowledge.topics)
+
+
+def answer_entry(
+    knowledge: Knowledge, entry_id: str, question: str, score: float = 100.0
+) -> Answer:
+    """The full answer of one entry (a match, a tapped suggestion or a topic button)."""
+    entry = knowledge.entry(entry_id)
+    citations = tuple(
+        Citation(knowledge.facts[f].quote, knowledge.facts[f].paragraph) for f in entry.facts
+    )
+    return Answer(
+        status="answered",
+        question=question,
+        entry_id=entry.id,
+        score=score,
+        text=entry.answer,
+        citations=citations,
+        suggestions=(),
+        related=tuple(_suggestion(knowledge, r) for r in entry.related),
+        topics=(),
+        source=source_line(knowledge),
+        knowledge_version=knowledge.version,
+    )
+
+
+def build_answer(knowledge: Knowledge, match: MatchResult) -> Answer:
+    """Answer, suggestions or a polite decline, from the matcher's decision."""
+    if match.status == "answered" and match.entry_id is not None:
+        return answer_entry(knowledge, match.entry_id, match.question, match.score)
+    if match.status == "suggest":
+        return Answer(
+            status="suggest",
+            question=match.question,
+            entry_id=None,
+            score=match.score,
+            text=knowledge.messages["suggest"],
+            citations=(),
+            suggestions=tuple(_suggestion(knowledge, e) for e in match.suggestions),
+            related=(),
+            topics=(),
+            source=None,
+            knowledge_version=knowledge.version,
+        )
+    return decline(knowledge, match.question, match.score)
+
+
+def decline(
+    knowledge: Knowledge, question: str, score: float = 0.0, *, empty: bool = False
+) -> Answer:
+    """The article does not cover this: say so and list what it does cover."""
+    return Answer(
+        status="unknown",
+        question=question,
+        entry_id=None,
+        score=score,
+        text=knowledge.messages["empty" if empty else "unknown"],
+        citations=(),
+        suggestions=(),
+        related=(),
+        topics=() if empty else _topic_suggestions(knowledge),
+        source=None,
+        knowledge_version=knowledge.version,
+    )
+
+
+def answer_question(knowledge: Knowledge, matcher: Matcher, question: str) -> Answer:
+    """The one entry point every interface uses: clean, match, build."""
+    cleaned = clean_question(question)
+    if not any(ch.isalnum() for ch in cleaned):
+        return decline(knowledge, cleaned, empty=True)
+    return build_answer(knowledge, matcher.match(cleaned))
+
+
+def answer_to_json(answer: Answer) -> dict[str, Any]:
+    """The JSON shape of `python -m bot ask --json`."""
+    return {
+        "question": answer.question,
+        "status": answer.status,
+        "entry": answer.entry_id,
+        "score": round(min(max(answer.score, 0.0), 100.0), 1),
+        "answer": render_plain(answer),
+        "citations": [{"quote": c.quote, "paragraph": c.paragraph} for c in answer.citations],
+        "suggestions": [{"entry": s.entry_id, "question": s.question} for s in answer.suggestions],
+        "knowledge_version": answer.knowledge_version,
+    }
+
+
+def render_plain(answer: Answer, *, numbered: bool = True) -> str:
+    """Plain text for the console and the JSON interface."""
+    parts = [answer.text]
+    if answer.suggestions:
+        parts.append(
+            "\n".join(
+                f"  {i}. {s.question}" if numbered else f"  - {s.question}"
+                for i, s in enumerate(answer.suggestions, 1)
+            )
+        )
+    if answer.topics:
+        parts.append("\n".join(f"  - {t.question}" for t in answer.topics))
+    for citation in answer.citations:
+        parts.append(f"  > {citation.quote} (¶{citation.paragraph})")
+    if answer.source:
+        parts.append(f"Source: {answer.source}")
+    return "\n\n".join(parts)
+
+
+@dataclass(frozen=True)
+class _Block:
+    open_tag: str
+    close_tag: str
+    text: str
+    suffix_html: str = ""
+
+    def html(self, text: str | None = None) -> str:
+        body = html.escape(self.text if text is None else text, quote=False)
+        return f"{self.open_tag}{body}{self.suffix_html}{self.close_tag}"
+
+
+def _html_blocks(answer: Answer, paragraph_label: str, source_label: str) -> list[_Block]:
+    blocks = [_Block("", "", answer.text)]
+    if answer.suggestions:
+        lines = "\n".join(f"{i}. {s.question}" for i, s in enumerate(answer.suggestions, 1))
+        blocks.append(_Block("", "", lines))
+    if answer.topics:
+        blocks.append(_Block("", "", "\n".join(f"• {t.question}" for t in answer.topics)))
+    for citation in answer.citations:
+        marker = f"\n<i>— {html.escape(paragraph_label)}{citation.paragraph}</i>"
+        blocks.append(_Block("<blockquote>", "</blockquote>", citation.quote, marker))
+    if answer.source:
+        blocks.append(_Block("<i>", "</i>", f"{source_label}: {answer.source}"))
+    return blocks
+
+
+def _split_text(block: _Block, limit: int) -> Iterable[str]:
+    """Split one oversized block at spaces so each piece, escaped and tagged, fits."""
+    words = block.text.split(" ")
+    piece: list[str] = []
+    for word in words:
+        candidate = " ".join([*piece, word])
+        if piece and len(block.html(candidate)) > limit:
+            yield block.html(" ".join(piece))
+            piece = [word]
+        else:
+            piece.append(word)
+        while len(block.html(" ".join(piece))) > limit:  # one "word" longer than a message
+            text = " ".join(piece)
+            cut = limit - len(block.html(""))
+            while len(block.html(text[:cut])) > limit:
+                cut -= 1
+            yield block.html(text[:cut])
+            piece = [text[cut:]]
+    if piece and " ".join(piece):
+        yield block.html(" ".join(piece))
+
+
+def render_html(
+    answer: Answer,
+    *,
+    paragraph_label: str = "¶",
+    source_label: str = "Source",
+    limit: int = TELEGRAM_MESSAGE_LIMIT,
+) -> list[str]:
+    """Telegram HTML messages, each at most `limit` characters, split between blocks."""
+    messages: list[str] = []
+    current = ""
+    for block in _html_blocks(answer, paragraph_label, source_label):
+        rendered = block.html()
+        pieces = [rendered] if len(rendered) <= limit else list(_split_text(block, limit))
+        for piece in pieces:
+            joined = f"{current}\n\n{piece}" if current else piece
+            if len(joined) <= limit:
+                current = joined
+            else:
+                messages.append(current)
+                current = piece
+    if current:
+        messages.append(current)
+    return messages

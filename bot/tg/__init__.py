@@ -1,0 +1,1 @@
+"""The Telegram shell: python-telegram-bot handlers, sending, statistics and health."""
