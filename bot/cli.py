@@ -29,14 +29,20 @@ def _snapshot_or_report(settings: Settings, err: TextIO) -> Snapshot | None:
         return None
 
 
-def run_chat(snapshot: Snapshot, stdin: TextIO, stdout: TextIO) -> int:
-    """Interactive console chat; a number picks one of the last "did you mean" choices."""
+def run_chat(snapshot: Snapshot, stdin: TextIO, stdout: TextIO, language: str | None = None) -> int:
+    """Interactive console chat; a number picks one of the last "did you mean" choices.
+
+    Each answer is in the language of its question (or `language` when forced); a question
+    that does not tell keeps the language of the conversation so far.
+    """
     interactive = stdin.isatty()
-    print(snapshot.knowledge.messages["greeting"], file=stdout)
+    wording = snapshot.knowledge.wording(language)
+    print(wording.messages["greeting"], file=stdout)
     for topic in snapshot.knowledge.topics:
-        print(f"  - {topic.title}", file=stdout)
+        print(f"  - {wording.topics[topic.id]}", file=stdout)
     print("(Type a question; a number picks a suggestion; 'quit' or Ctrl-D ends.)\n", file=stdout)
     choices: tuple[str, ...] = ()
+    current = wording.language
     while True:
         if interactive:
             print("you> ", end="", file=stdout, flush=True)
@@ -48,17 +54,24 @@ def run_chat(snapshot: Snapshot, stdin: TextIO, stdout: TextIO) -> int:
             return EXIT_OK
         answer: Answer | None = None
         if text.isdigit() and choices and 1 <= int(text) <= len(choices):
-            answer = snapshot.answer_entry(choices[int(text) - 1])
+            answer = snapshot.answer_entry(choices[int(text) - 1], language=current)
         if answer is None:
-            answer = snapshot.answer(text)
+            answer = snapshot.answer(text, language=language, fallback_language=current)
+        current = answer.language
         choices = tuple(s.entry_id for s in answer.suggestions)
         print(f"bot> {render_plain(answer)}\n", file=stdout, flush=True)
 
 
-def run_ask(snapshot: Snapshot, questions: Sequence[str], as_json: bool, stdout: TextIO) -> int:
+def run_ask(
+    snapshot: Snapshot,
+    questions: Sequence[str],
+    as_json: bool,
+    stdout: TextIO,
+    language: str | None = None,
+) -> int:
     """Answer each question; JSON mode prints one object per line."""
     for question in questions:
-        answer = snapshot.answer(question)
+        answer = snapshot.answer(question, language=language)
         if as_json:
             stdout.write(json.dumps(answer_to_json(answer), ensure_ascii=False) + "\n")
         else:
@@ -86,15 +99,23 @@ def run_check(settings: Settings, stdout: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
+# The languages --lang offers; a knowledge base without one of them answers it in English.
+LANGUAGES = ("en", "uk", "ru")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="talks-bot",
         description="Answers questions about one Babel article on the March ceasefire talks.",
     )
     sub = parser.add_subparsers(dest="command")
-    sub.add_parser("chat", help="console chat (the default without TELEGRAM_BOT_TOKEN)")
+    chat = sub.add_parser("chat", help="console chat (the default without TELEGRAM_BOT_TOKEN)")
     ask = sub.add_parser("ask", help="answer a question, or one question per stdin line")
     ask.add_argument("--json", action="store_true", help="one JSON object per question")
+    for command in (chat, ask):
+        command.add_argument(
+            "--lang", choices=LANGUAGES, help="answer in this language, whatever the question's"
+        )
     ask.add_argument("question", nargs="*", help="the question (words are joined)")
     sub.add_parser("check", help="validate the knowledge base")
     ev = sub.add_parser("eval", help="accuracy on the tuning and held-out evaluation sets")
@@ -132,5 +153,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_evaluation(snapshot.matcher, sys.stdout, args.show_tuning_failures)
     if command == "ask":
         questions = [" ".join(args.question)] if args.question else sys.stdin.read().splitlines()
-        return run_ask(snapshot, questions, args.json, sys.stdout)
-    return run_chat(snapshot, sys.stdin, sys.stdout)
+        return run_ask(snapshot, questions, args.json, sys.stdout, args.lang)
+    return run_chat(snapshot, sys.stdin, sys.stdout, getattr(args, "lang", None))

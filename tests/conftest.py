@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from hypothesis import settings
 from telegram.error import TelegramError
 from telegram.ext import AIORateLimiter
@@ -221,3 +222,15 @@ async def _stop(app: TalksApplication) -> None:
 async def bot(launch_bot: LaunchBot) -> RunningBot:
     """The bot with the shipped knowledge and default settings."""
     return await launch_bot()
+
+
+def set_answer(knowledge_dir: Path, entry_id: str, text: str) -> None:
+    """Give one entry the answer `text` in every language (a translation must not say more)."""
+    qa_path = knowledge_dir / "qa.yaml"
+    qa = yaml.safe_load(qa_path.read_text(encoding="utf-8"))
+    next(e for e in qa["entries"] if e["id"] == entry_id)["answer"] = text
+    qa_path.write_text(yaml.safe_dump(qa, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    for path in (knowledge_dir / "i18n").glob("*.yaml"):
+        wording = yaml.safe_load(path.read_text(encoding="utf-8"))
+        wording["entries"][entry_id]["answer"] = text
+        path.write_text(yaml.safe_dump(wording, allow_unicode=True, sort_keys=False), "utf-8")

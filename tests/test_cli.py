@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -98,9 +99,7 @@ def test_check_passes_on_the_shipped_knowledge() -> None:
 
 def test_check_fails_with_the_place_of_the_error(tmp_path: Path) -> None:
     broken = tmp_path / "kb"
-    broken.mkdir()
-    for item in DEFAULT_KNOWLEDGE_DIR.iterdir():
-        (broken / item.name).write_bytes(item.read_bytes())
+    shutil.copytree(DEFAULT_KNOWLEDGE_DIR, broken)
     (broken / "qa.yaml").write_text("entries:\n  - id: x\n    topic: nope\n", encoding="utf-8")
     done = run_bot("check", env={"BOT_KNOWLEDGE_DIR": str(broken)})
     assert done.returncode == 1

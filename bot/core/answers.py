@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.core.knowledge import Knowledge
+from bot.core.language import detect_language
 from bot.core.matcher import Matcher, MatchResult, Status
 from bot.core.textnorm import collapse_whitespace, strip_control_characters
+from bot.core.wording import ENGLISH
 
 # Telegram's limit for one message's text.
 TELEGRAM_MESSAGE_LIMIT = 4096
@@ -49,6 +51,9 @@ class Answer:
     topics: tuple[Suggestion, ...]
     source: str | None
     knowledge_version: str
+    language: str = ENGLISH
+    source_label: str = "Source"
+    paragraph_label: str = "¶"
 
 
 def clean_question(text: str) -> str:
@@ -56,95 +61,145 @@ def clean_question(text: str) -> str:
     return collapse_whitespace(strip_control_characters(text))[:MAX_QUESTION_CHARS]
 
 
-def source_line(knowledge: Knowledge) -> str:
-    """Outlet, title and authors of the article, and its date only if the article gives one."""
+def source_line(knowledge: Knowledge, language: str = ENGLISH) -> str:
+    """Outlet, title and authors of the article, and its date only if the article gives one.
+
+    The title and names stay as the article prints them; only the joining words are translated.
+    """
     article = knowledge.article
+    messages = knowledge.wording(language).messages
+    joiner = f" {messages.get('source_and', 'and')} "
     authors = (
-        " and ".join(article.authors) if len(article.authors) <= 2 else ", ".join(article.authors)
+        joiner.join(article.authors) if len(article.authors) <= 2 else ", ".join(article.authors)
     )
-    line = f"{article.outlet}, “{article.title}”, by {authors}"
+    line = f"{article.outlet}, “{article.title}”, {messages.get('source_by', 'by')} {authors}"
     if article.date:
         line += f", {article.date}"
     return line
 
 
-def _suggestion(knowledge: Knowledge, entry_id: str) -> Suggestion:
-    return Suggestion(entry_id, knowledge.entry(entry_id).questions[0])
+def answer_language(knowledge: Knowledge, question: str, fallback: str | None = None) -> str:
+    """The language to answer in: the question's own, else the asker's client's, else English."""
+    for language in (detect_language(question), fallback):
+        if language is not None and language in knowledge.wordings:
+            return language
+    return ENGLISH
 
 
-def _topic_suggestions(knowledge: Knowledge) -> tuple[Suggestion, ...]:
-    return tuple(Suggestion(t.lead, t.title) for t in knowledge.topics)
+def _suggestion(knowledge: Knowledge, entry_id: str, language: str) -> Suggestion:
+    return Suggestion(entry_id, knowledge.wording(language).labels[entry_id])
+
+
+def _topic_suggestions(knowledge: Knowledge, language: str) -> tuple[Suggestion, ...]:
+    titles = knowledge.wording(language).topics
+    return tuple(Suggestion(t.lead, titles[t.id]) for t in knowledge.topics)
+
+
+def _reply(knowledge: Knowledge, language: str, **fields: Any) -> Answer:
+    messages = knowledge.wording(language).messages
+    return Answer(
+        knowledge_version=knowledge.version,
+        language=language,
+        source_label=messages["source_label"],
+        paragraph_label=messages["paragraph_label"],
+        **fields,
+    )
 
 
 def answer_entry(
-    knowledge: Knowledge, entry_id: str, question: str, score: float = 100.0
+    knowledge: Knowledge,
+    entry_id: str,
+    question: str,
+    score: float = 100.0,
+    language: str = ENGLISH,
 ) -> Answer:
     """The full answer of one entry (a match, a tapped suggestion or a topic button)."""
     entry = knowledge.entry(entry_id)
     citations = tuple(
         Citation(knowledge.facts[f].quote, knowledge.facts[f].paragraph) for f in entry.facts
     )
-    return Answer(
+    return _reply(
+        knowledge,
+        language,
         status="answered",
         question=question,
         entry_id=entry.id,
         score=score,
-        text=entry.answer,
+        text=knowledge.wording(language).answers[entry.id],
         citations=citations,
         suggestions=(),
-        related=tuple(_suggestion(knowledge, r) for r in entry.related),
+        related=tuple(_suggestion(knowledge, r, language) for r in entry.related),
         topics=(),
-        source=source_line(knowledge),
-        knowledge_version=knowledge.version,
+        source=source_line(knowledge, language),
     )
 
 
-def build_answer(knowledge: Knowledge, match: MatchResult) -> Answer:
+def build_answer(knowledge: Knowledge, match: MatchResult, language: str = ENGLISH) -> Answer:
     """Answer, suggestions or a polite decline, from the matcher's decision."""
     if match.status == "answered" and match.entry_id is not None:
-        return answer_entry(knowledge, match.entry_id, match.question, match.score)
+        return answer_entry(knowledge, match.entry_id, match.question, match.score, language)
     if match.status == "suggest":
-        return Answer(
+        return _reply(
+            knowledge,
+            language,
             status="suggest",
             question=match.question,
             entry_id=None,
             score=match.score,
-            text=knowledge.messages["suggest"],
+            text=knowledge.wording(language).messages["suggest"],
             citations=(),
-            suggestions=tuple(_suggestion(knowledge, e) for e in match.suggestions),
+            suggestions=tuple(_suggestion(knowledge, e, language) for e in match.suggestions),
             related=(),
             topics=(),
             source=None,
-            knowledge_version=knowledge.version,
         )
-    return decline(knowledge, match.question, match.score)
+    return decline(knowledge, match.question, match.score, language=language)
 
 
 def decline(
-    knowledge: Knowledge, question: str, score: float = 0.0, *, empty: bool = False
+    knowledge: Knowledge,
+    question: str,
+    score: float = 0.0,
+    *,
+    empty: bool = False,
+    language: str = ENGLISH,
 ) -> Answer:
     """The article does not cover this: say so and list what it does cover."""
-    return Answer(
+    return _reply(
+        knowledge,
+        language,
         status="unknown",
         question=question,
         entry_id=None,
         score=score,
-        text=knowledge.messages["empty" if empty else "unknown"],
+        text=knowledge.wording(language).messages["empty" if empty else "unknown"],
         citations=(),
         suggestions=(),
         related=(),
-        topics=() if empty else _topic_suggestions(knowledge),
+        topics=() if empty else _topic_suggestions(knowledge, language),
         source=None,
-        knowledge_version=knowledge.version,
     )
 
 
-def answer_question(knowledge: Knowledge, matcher: Matcher, question: str) -> Answer:
-    """The one entry point every interface uses: clean, match, build."""
+def answer_question(
+    knowledge: Knowledge,
+    matcher: Matcher,
+    question: str,
+    *,
+    language: str | None = None,
+    fallback_language: str | None = None,
+) -> Answer:
+    """The one entry point every interface uses: clean, match, build.
+
+    `language` forces the reply's language; otherwise it is the question's own, or
+    `fallback_language` (the client's language_code) when the question does not tell.
+    """
     cleaned = clean_question(question)
+    if language is None or language not in knowledge.wordings:
+        language = answer_language(knowledge, cleaned, fallback_language)
     if not any(ch.isalnum() for ch in cleaned):
-        return decline(knowledge, cleaned, empty=True)
-    return build_answer(knowledge, matcher.match(cleaned))
+        return decline(knowledge, cleaned, empty=True, language=language)
+    return build_answer(knowledge, matcher.match(cleaned), language)
 
 
 def answer_to_json(answer: Answer) -> dict[str, Any]:
@@ -158,6 +213,7 @@ def answer_to_json(answer: Answer) -> dict[str, Any]:
         "citations": [{"quote": c.quote, "paragraph": c.paragraph} for c in answer.citations],
         "suggestions": [{"entry": s.entry_id, "question": s.question} for s in answer.suggestions],
         "knowledge_version": answer.knowledge_version,
+        "language": answer.language,
     }
 
 
@@ -176,7 +232,7 @@ def render_plain(answer: Answer, *, numbered: bool = True) -> str:
     for citation in answer.citations:
         parts.append(f"  > {citation.quote} (¶{citation.paragraph})")
     if answer.source:
-        parts.append(f"Source: {answer.source}")
+        parts.append(f"{answer.source_label}: {answer.source}")
     return "\n\n".join(parts)
 
 

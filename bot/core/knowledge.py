@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 import yaml
 
 from bot.core.textnorm import normalise, normalise_for_quote_check
+from bot.core.wording import ENGLISH, NameForms, Wording, frozen, unfaithful
 
 KNOWLEDGE_FILES = (
     "article.yaml",
@@ -23,6 +25,10 @@ KNOWLEDGE_FILES = (
     "messages.yaml",
     "asked.yaml",
 )
+# Other languages: i18n/<code>.yaml holds what the bot says in that language, and
+# examples/<code>.yaml the questions people ask in it (training examples of the matcher).
+I18N_DIR = "i18n"
+EXAMPLES_DIR = "examples"
 # The bot's own wording around answers; every key must be present (see messages.yaml).
 MESSAGE_KEYS = frozenset(
     {
@@ -51,6 +57,9 @@ MESSAGE_KEYS = frozenset(
         "cmd_stats",
         "cmd_unanswered",
         "cmd_test",
+        "source_by",
+        "source_and",
+        "language_name",
     }
 )
 DEFAULT_KNOWLEDGE_DIR = Path(__file__).resolve().parents[2] / "knowledge"
@@ -158,6 +167,33 @@ class Knowledge:
     # in users' own words; and questions the article does not answer, which the bot declines.
     asked: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
     declined: tuple[str, ...] = ()
+    # What the bot says, by language (English included); see `wording`.
+    wordings: Mapping[str, Wording] = field(default_factory=lambda: MappingProxyType({}))
+    # Questions in other languages: language -> entry id -> questions, and declined ones.
+    examples: Mapping[str, Mapping[str, tuple[str, ...]]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    examples_declined: Mapping[str, tuple[str, ...]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """English first, then the other languages the knowledge base speaks."""
+        return (ENGLISH, *sorted(lang for lang in self.wordings if lang != ENGLISH))
+
+    def wording(self, language: str | None) -> Wording:
+        """What the bot says in `language`; English for a language it does not speak."""
+        found = self.wordings.get(language or ENGLISH) or self.wordings.get(ENGLISH)
+        if found is None:  # a Knowledge built by hand, without wordings
+            return Wording(
+                ENGLISH,
+                self.messages,
+                frozen({t.id: t.title for t in self.topics}),
+                frozen({e.id: e.questions[0] for e in self.entries}),
+                frozen({e.id: e.answer for e in self.entries}),
+            )
+        return found
 
     def entry(self, entry_id: str) -> Entry:
         return self._entries_by_id[entry_id]
@@ -245,8 +281,10 @@ def _describe(value: object) -> str:
     return f"{type(value).__name__} {text[:60]}{'…' if len(text) > 60 else ''}"
 
 
-def _read_yaml(path: Path, out: _Collector, *, may_be_empty: bool = False) -> Any:
-    name = path.name
+def _read_yaml(
+    path: Path, out: _Collector, *, may_be_empty: bool = False, name: str | None = None
+) -> Any:
+    name = name or path.name
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -672,14 +710,188 @@ def _check_duplicate_questions(entries: Sequence[Entry], out: _Collector) -> Non
             out.error("qa.yaml", owner, "questions", f"{text!r} is also a question of {first!r}")
 
 
+def _language_files(directory: Path, folder: str) -> list[str]:
+    return sorted(f"{folder}/{p.name}" for p in (directory / folder).glob("*.yaml") if p.is_file())
+
+
 def knowledge_version(directory: Path, article_file: str = "article.txt") -> str:
     """A short content hash of every file of the knowledge base."""
     digest = hashlib.sha256()
-    for name in (*KNOWLEDGE_FILES, article_file):
+    names = (
+        *KNOWLEDGE_FILES,
+        *_language_files(directory, I18N_DIR),
+        *_language_files(directory, EXAMPLES_DIR),
+        article_file,
+    )
+    for name in names:
         path = directory / name
         digest.update(name.encode())
         digest.update(path.read_bytes() if path.is_file() else b"<missing>")
     return digest.hexdigest()[:12]
+
+
+def _english_wording(
+    entries: Sequence[Entry], topics: Sequence[Topic], messages: Mapping[str, str]
+) -> Wording:
+    return Wording(
+        ENGLISH,
+        frozen(messages),
+        frozen({t.id: t.title for t in topics}),
+        frozen({e.id: e.questions[0] for e in entries if e.questions}),
+        frozen({e.id: e.answer for e in entries}),
+    )
+
+
+def _load_wordings(directory: Path, english: Wording, out: _Collector) -> dict[str, Wording]:
+    """i18n/<lang>.yaml: every message, topic and entry of English, faithful to it."""
+    wordings = {ENGLISH: english}
+    for file in _language_files(directory, I18N_DIR):
+        language = Path(file).stem
+        data = _read_yaml(directory / file, out, name=file)
+        if data is None:
+            continue
+        if not isinstance(data, dict):
+            out.error(file, None, None, "must be a mapping with messages, topics and entries")
+            continue
+        out.keys(file, None, data, {"language", "messages", "topics", "entries"}, {"names"})
+        if data.get("language") != language:
+            out.error(file, None, "language", f"must be {language!r}, as the file is named")
+        names = _read_names(file, data.get("names") or {}, out)
+        messages = _translated(
+            file,
+            "messages",
+            data.get("messages"),
+            english.messages,
+            names,
+            out,
+            language,
+            keys=sorted(MESSAGE_KEYS),
+        )
+        topics = _translated(
+            file, "topics", data.get("topics"), english.topics, names, out, language
+        )
+        raw_entries = data.get("entries")
+        labels: dict[str, str] = {}
+        answers: dict[str, str] = {}
+        if not isinstance(raw_entries, dict):
+            out.error(file, None, "entries", "must map every entry id to its question and answer")
+        else:
+            for entry_id in english.answers:
+                item = raw_entries.get(entry_id)
+                if not isinstance(item, dict):
+                    problem = "is missing" if item is None else "must be a mapping"
+                    out.error(file, entry_id, None, f"{problem} (language {language!r})")
+                    continue
+                out.keys(file, entry_id, item, {"question", "answer"})
+                for key, target, source in (
+                    ("question", labels, english.labels),
+                    ("answer", answers, english.answers),
+                ):
+                    text = out.text(file, entry_id, item, key)
+                    target[entry_id] = text
+                    for problem in unfaithful(source.get(entry_id, ""), text, names):
+                        out.error(file, entry_id, key, f"{problem} (language {language!r})")
+            for entry_id in sorted(map(str, set(raw_entries) - set(english.answers))):
+                # An entry removed from qa.yaml takes its translations with it; say so.
+                out.warn(file, entry_id, None, "is not an entry id of qa.yaml; ignored")
+        wordings[language] = Wording(
+            language, frozen(messages), frozen(topics), frozen(labels), frozen(answers)
+        )
+    return wordings
+
+
+def _read_names(file: str, raw: Any, out: _Collector) -> NameForms:
+    forms: dict[str, tuple[str, ...]] = {}
+    if not isinstance(raw, dict):
+        out.error(file, None, "names", "must map English names to lists of local word stems")
+        return NameForms({})
+    for english in raw:
+        forms[str(english)] = out.text_list(file, str(english), raw, english, min_len=1)
+    return NameForms(MappingProxyType(forms))
+
+
+def _translated(
+    file: str,
+    section: str,
+    raw: Any,
+    english: Mapping[str, str],
+    names: NameForms,
+    out: _Collector,
+    language: str,
+    keys: Sequence[str] | None = None,
+) -> dict[str, str]:
+    """One section (messages or topics): every key, each faithful to its English."""
+    if not isinstance(raw, dict):
+        out.error(file, None, section, f"must be a mapping of every {section} key")
+        return {}
+    wanted_keys = list(english) if keys is None else list(keys)
+    result: dict[str, str] = {}
+    for key in wanted_keys:
+        if key not in raw:
+            out.error(file, key, section, f"is missing (language {language!r})")
+            continue
+        text = out.text(file, key, raw, key)
+        result[key] = text
+        if key not in english:  # the English is broken: its own file reports it
+            continue
+        # A language's own name ("Українська") is no statement about the article.
+        for problem in () if key == "language_name" else unfaithful(english[key], text, names):
+            out.error(file, key, section, f"{problem} (language {language!r})")
+        wanted = set(re.findall(r"{\w+}", english[key]))
+        if set(re.findall(r"{\w+}", text)) != wanted:
+            out.error(file, key, section, f"must keep the placeholders {sorted(wanted)}")
+    for key in sorted(map(str, set(raw) - set(wanted_keys))):
+        out.warn(file, key, section, "is not a key of the English text; ignored")
+    return result
+
+
+def _load_examples(
+    directory: Path, entry_ids: set[str], out: _Collector
+) -> tuple[dict[str, Mapping[str, tuple[str, ...]]], dict[str, tuple[str, ...]]]:
+    """examples/<lang>.yaml: `answered: {entry id: [questions]}`, `declined: [questions]`."""
+    examples: dict[str, Mapping[str, tuple[str, ...]]] = {}
+    declined: dict[str, tuple[str, ...]] = {}
+    for file in _language_files(directory, EXAMPLES_DIR):
+        language = Path(file).stem
+        data = _read_yaml(directory / file, out, name=file)
+        if data is None:
+            continue
+        if not isinstance(data, dict):
+            out.error(file, None, None, "must be a mapping with 'answered' and 'declined'")
+            continue
+        out.keys(file, None, data, {"language", "answered"}, {"declined"})
+        if data.get("language") != language:
+            out.error(file, None, "language", f"must be {language!r}, as the file is named")
+        raw = data.get("answered") or {}
+        by_entry: dict[str, tuple[str, ...]] = {}
+        if not isinstance(raw, dict):
+            out.error(file, None, "answered", "must map entry ids to lists of questions")
+        else:
+            for entry_id in raw:
+                if str(entry_id) not in entry_ids:
+                    out.warn(
+                        file, str(entry_id), "answered", "is not an entry id of qa.yaml; ignored"
+                    )
+                    continue
+                by_entry[str(entry_id)] = out.text_list(
+                    file, str(entry_id), raw, entry_id, min_len=1
+                )
+        examples[language] = MappingProxyType(by_entry)
+        declined[language] = out.text_list(
+            file, None, {"declined": data.get("declined") or []}, "declined", min_len=0
+        )
+        owner: dict[str, str] = {}
+        for entry_id, questions in (
+            *by_entry.items(),
+            *(("declined", q) for q in [declined[language]]),
+        ):
+            for question in questions:
+                first = owner.setdefault(normalise(question), entry_id)
+                if first != entry_id:
+                    out.error(
+                        file, entry_id, "answered", f"{question!r} is also asked for {first!r}"
+                    )
+    return examples, declined
 
 
 def load_knowledge(directory: Path | str = DEFAULT_KNOWLEDGE_DIR) -> Knowledge:
@@ -702,6 +914,12 @@ def load_knowledge(directory: Path | str = DEFAULT_KNOWLEDGE_DIR) -> Knowledge:
     )
     messages = _load_messages(directory, out)
     asked, declined = _load_asked(directory, out)
+    wordings: dict[str, Wording] = {}
+    examples: dict[str, Mapping[str, tuple[str, ...]]] = {}
+    examples_declined: dict[str, tuple[str, ...]] = {}
+    if not out.unreadable:  # translations are checked against English, which must be whole
+        wordings = _load_wordings(directory, _english_wording(entries, topics, messages), out)
+        examples, examples_declined = _load_examples(directory, {e.id for e in entries}, out)
     if not entries and not any(p.file == "qa.yaml" for p in out.errors):
         out.error("qa.yaml", None, "entries", "the knowledge base has no entries")
     if not out.unreadable:
@@ -721,6 +939,9 @@ def load_knowledge(directory: Path | str = DEFAULT_KNOWLEDGE_DIR) -> Knowledge:
         actors=MappingProxyType(actors),
         asked=MappingProxyType(asked),
         declined=declined,
+        wordings=MappingProxyType(wordings),
+        examples=MappingProxyType(examples),
+        examples_declined=MappingProxyType(examples_declined),
         version=knowledge_version(directory, text_file),
         warnings=tuple(out.warnings),
     )

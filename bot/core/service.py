@@ -33,15 +33,31 @@ class Snapshot:
     def version(self) -> str:
         return self.knowledge.version
 
-    def answer(self, question: str) -> Answer:
-        return answer_question(self.knowledge, self.matcher, question)
+    def answer(
+        self,
+        question: str,
+        *,
+        language: str | None = None,
+        fallback_language: str | None = None,
+    ) -> Answer:
+        """Answer in `language` if given, else in the question's language or the fallback's."""
+        return answer_question(
+            self.knowledge,
+            self.matcher,
+            question,
+            language=language,
+            fallback_language=fallback_language,
+        )
 
-    def answer_entry(self, entry_id: str, question: str | None = None) -> Answer | None:
+    def answer_entry(
+        self, entry_id: str, question: str | None = None, language: str | None = None
+    ) -> Answer | None:
         """The answer of one entry by id, or None if this version has no such entry."""
         if not self.knowledge.has_entry(entry_id):
             return None
-        entry = self.knowledge.entry(entry_id)
-        return answer_entry(self.knowledge, entry_id, question or entry.questions[0])
+        wording = self.knowledge.wording(language)
+        label = wording.labels[entry_id]
+        return answer_entry(self.knowledge, entry_id, question or label, language=wording.language)
 
 
 def routing_warnings(knowledge: Knowledge, matcher: Matcher) -> list[Problem]:

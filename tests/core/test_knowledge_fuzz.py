@@ -98,8 +98,17 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Snapshot]:
 # -- mutations ---------------------------------------------------------------------------
 
 
+def _language_files(directory: Path) -> list[str]:
+    return sorted(
+        str(path.relative_to(directory))
+        for folder in ("i18n", "examples")
+        for path in (directory / folder).glob("*.yaml")
+    )
+
+
 def _yaml_files(directory: Path) -> list[str]:
-    return [name for name in KNOWLEDGE_FILES if (directory / name).is_file()]
+    names = [name for name in KNOWLEDGE_FILES if (directory / name).is_file()]
+    return [*names, *_language_files(directory)]
 
 
 # libyaml when available: the pure-Python parser and emitter would take most of the time.
@@ -266,7 +275,7 @@ def mutated_copies(draw: st.DrawFn, directory: Path) -> list[Mutation]:
     """Apply one to three mutations to the knowledge base copy in `directory`."""
     mutations = []
     for _ in range(draw(st.integers(1, 3))):
-        file = draw(st.sampled_from([*KNOWLEDGE_FILES, ARTICLE_TEXT]))
+        file = draw(st.sampled_from([*_yaml_files(directory), ARTICLE_TEXT]))
         kinds = _mutations_for(directory, file)
         if kinds:
             mutations.append(draw(st.sampled_from(kinds))(draw, directory, file))
@@ -290,7 +299,7 @@ def _answers(snapshot: Snapshot) -> list[Any]:
 
 def _assert_each_problem_names_its_file(problems: tuple[Problem, ...], directory: Path) -> None:
     assert problems, "KnowledgeError without problems"
-    known = {*KNOWLEDGE_FILES, ARTICLE_TEXT, str(directory)}
+    known = {*KNOWLEDGE_FILES, *_language_files(directory), ARTICLE_TEXT, str(directory)}
     for problem in problems:
         assert problem.file in known, f"{problem} names no file of the knowledge base"
         assert str(problem).startswith(problem.file)

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from bot.core.service import Snapshot
-from tests.conftest import ADMIN_ID, ADMIN_USERNAME, LaunchBot, RunningBot
+from tests.conftest import ADMIN_ID, ADMIN_USERNAME, LaunchBot, RunningBot, set_answer
 
 ADMIN_COMMANDS = ["/reload", "/stats", "/unanswered", "/test black sea"]
 REFUSAL = "Sorry, only the bot's admins can use that command."
@@ -42,9 +42,8 @@ async def test_reload_swaps_in_new_knowledge_and_reports_what_changed(
 
     def change(qa):
         qa["entries"] = [e for e in qa["entries"] if e["id"] != removable]
-        black_sea = next(e for e in qa["entries"] if e["id"] == "black-sea")
-        black_sea["answer"] = "Reloaded answer about the Black Sea."
 
+    set_answer(knowledge_copy, "black-sea", "Reloaded answer about the Black Sea.")
     _edit_yaml(knowledge_copy / "qa.yaml", change)
     report = await _admin_says(bot, "/reload")
     new_version = bot.holder.current.version

@@ -31,6 +31,7 @@ from tests.conftest import (
     TOKEN_SECRET,
     LaunchBot,
     RunningBot,
+    set_answer,
 )
 from tests.fakes.telegram_server import ApiCall, FakeTelegram
 
@@ -122,11 +123,8 @@ async def test_questions_asked_while_telegram_refuses_connections_are_answered_o
 
 
 def _with_long_black_sea_answer(knowledge_dir: Path) -> None:
-    qa_path = knowledge_dir / "qa.yaml"
-    qa = yaml.safe_load(qa_path.read_text(encoding="utf-8"))
-    entry = next(e for e in qa["entries"] if e["id"] == "black-sea")
-    entry["answer"] = " ".join(f"Sentence {n} about the Black Sea deal." for n in range(300))
-    qa_path.write_text(yaml.safe_dump(qa, allow_unicode=True), encoding="utf-8")
+    text = " ".join(f"Sentence {n} about the Black Sea deal." for n in range(300))
+    set_answer(knowledge_dir, "black-sea", text)
 
 
 async def test_chunk_refused_with_429_is_retried_and_every_chunk_arrives_once_in_order(
@@ -354,8 +352,7 @@ def _knowledge_variant(source: Path, target: Path, tag: str) -> Path:
 
 def _install(variant: Path, live: Path) -> None:
     """Make `live` hold `variant`'s files (no reload is reading it meanwhile)."""
-    for path in variant.iterdir():
-        shutil.copy2(path, live / path.name)
+    shutil.copytree(variant, live, dirs_exist_ok=True)
 
 
 RELOAD_QUESTIONS = (

@@ -5,11 +5,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import yaml
-
 from bot.core.service import Snapshot
 from bot.tg.context import bot_context_of
-from tests.conftest import LaunchBot, RunningBot
+from tests.conftest import LaunchBot, RunningBot, set_answer
 
 
 def _keyboard(call) -> list[tuple[str, str]]:
@@ -209,11 +207,9 @@ async def test_html_refused_by_telegram_is_resent_as_plain_text(bot: RunningBot)
 async def test_long_answer_is_split_into_messages_of_at_most_4096_characters(
     launch_bot: LaunchBot, knowledge_copy: Path
 ):
-    qa_path = knowledge_copy / "qa.yaml"
-    qa = yaml.safe_load(qa_path.read_text(encoding="utf-8"))
-    entry = next(e for e in qa["entries"] if e["id"] == "black-sea")
-    entry["answer"] = " ".join(["The Black Sea ceasefire & <its> conditions."] * 200)
-    qa_path.write_text(yaml.safe_dump(qa, allow_unicode=True), encoding="utf-8")
+    set_answer(
+        knowledge_copy, "black-sea", " ".join(["The Black Sea ceasefire & <its> conditions."] * 200)
+    )
     bot = await launch_bot(knowledge_dir=knowledge_copy)
     server = bot.server
     chat = server.private_chat(20)
