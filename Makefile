@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # the Docker image's), dev (runtime plus the test tools) and the build backend.
 LOCKS := requirements.lock requirements-dev.lock requirements-build.lock
 
-.PHONY: run test lint eval bench bench-bot check clean lock
+.PHONY: run test lint eval bench bench-bot check clean lock docker-build docker-base
 
 # The project itself goes in with the locked build backend (--no-build-isolation), so that no
 # unpinned download takes part.
@@ -64,3 +64,14 @@ lock:
 	$(PIP_COMPILE) -o requirements.lock pyproject.toml
 	$(PIP_COMPILE) --extra dev -c requirements.lock -o requirements-dev.lock pyproject.toml
 	$(PIP_COMPILE) --only-build-deps --all-build-deps -o requirements-build.lock pyproject.toml
+
+# --- Docker -------------------------------------------------------------------------------
+IMAGE ?= talks-bot
+# `auto`: python:3.11-slim if the engine has it, else a Debian base made here (docker/).
+DOCKER_BASE ?= auto
+
+docker-base:
+	bash docker/make-base-image.sh
+
+docker-build:
+	bash docker/build-image.sh $(IMAGE) $(DOCKER_BASE)
