@@ -21,7 +21,7 @@ EXIT_USAGE = 2
 
 def _snapshot_or_report(settings: Settings, err: TextIO) -> Snapshot | None:
     try:
-        return load_snapshot(settings.knowledge_dir)
+        return load_snapshot(settings.knowledge_dir, settings.model_cache_dir)
     except KnowledgeError as exc:
         print(f"The knowledge base in {settings.knowledge_dir} is invalid:", file=err)
         for problem in exc.problems:
@@ -120,6 +120,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("check", help="validate the knowledge base")
     ev = sub.add_parser("eval", help="accuracy on the tuning and held-out evaluation sets")
     ev.add_argument("--show-tuning-failures", action="store_true")
+    ev.add_argument(
+        "--no-folds", action="store_true", help="skip leave-one-batch-out (a training per batch)"
+    )
     bench = sub.add_parser("bench", help="matching latency and cold start")
     bench.add_argument("--quick", action="store_true", help="fewer repetitions")
     sub.add_parser("run", help="run the Telegram bot (needs TELEGRAM_BOT_TOKEN)")
@@ -148,9 +151,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if snapshot is None:
         return EXIT_FAILURE
     if command == "eval":
-        from bot.core.evaluation import run_evaluation
+        from bot.core.evaluation import EVAL_DIR, run_evaluation
 
-        return run_evaluation(snapshot.matcher, sys.stdout, args.show_tuning_failures)
+        if not EVAL_DIR.is_dir():
+            print(f"eval needs a source checkout: {EVAL_DIR} is not here.", file=sys.stderr)
+            return EXIT_FAILURE
+        return run_evaluation(
+            snapshot.matcher, sys.stdout, args.show_tuning_failures, folds=not args.no_folds
+        )
     if command == "ask":
         questions = [" ".join(args.question)] if args.question else sys.stdin.read().splitlines()
         return run_ask(snapshot, questions, args.json, sys.stdout, args.lang)

@@ -29,11 +29,18 @@ class Settings:
     admin_ids: frozenset[int] = frozenset()
     knowledge_dir: Path = DEFAULT_KNOWLEDGE_DIR
     data_dir: Path = Path("data")
+    # Trained models, one file per set of training examples (BOT_CACHE_DIR, else
+    # <data dir>/models): derived from the YAML, safe to delete, never committed.
+    cache_dir: Path | None = None
     log_level: str = "INFO"
     webhook_url: str | None = None
     webhook_secret: str | None = field(default=None, repr=False)
     webhook_listen: str = "127.0.0.1"
     webhook_port: int = 8443
+
+    @property
+    def model_cache_dir(self) -> Path:
+        return self.cache_dir or self.data_dir / "models"
 
     @property
     def has_token(self) -> bool:
@@ -101,6 +108,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         admin_ids=admin_ids,
         knowledge_dir=knowledge_dir,
         data_dir=data_dir,
+        cache_dir=Path(env.get("BOT_CACHE_DIR", "").strip() or data_dir / "models"),
         log_level=log_level,
         webhook_url=webhook_url,
         webhook_secret=webhook_secret,

@@ -852,7 +852,8 @@ def _load_examples(
     examples: dict[str, Mapping[str, tuple[str, ...]]] = {}
     declined: dict[str, tuple[str, ...]] = {}
     for file in _language_files(directory, EXAMPLES_DIR):
-        language = Path(file).stem
+        # <lang>.yaml holds curated examples, <lang>-asked.yaml real users' questions.
+        language = Path(file).stem.split("-")[0]
         data = _read_yaml(directory / file, out, name=file)
         if data is None:
             continue
@@ -876,10 +877,14 @@ def _load_examples(
                 by_entry[str(entry_id)] = out.text_list(
                     file, str(entry_id), raw, entry_id, min_len=1
                 )
-        examples[language] = MappingProxyType(by_entry)
-        declined[language] = out.text_list(
+        merged = dict(examples.get(language, {}))
+        for entry_id, questions in by_entry.items():
+            merged[entry_id] = (*merged.get(entry_id, ()), *questions)
+        examples[language] = MappingProxyType(merged)
+        file_declined = out.text_list(
             file, None, {"declined": data.get("declined") or []}, "declined", min_len=0
         )
+        declined[language] = (*declined.get(language, ()), *file_declined)
         owner: dict[str, str] = {}
         for entry_id, questions in (
             *by_entry.items(),

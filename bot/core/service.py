@@ -8,8 +8,15 @@ from functools import cached_property
 from pathlib import Path
 
 from bot.core.answers import Answer, answer_entry, answer_question
-from bot.core.knowledge import DEFAULT_KNOWLEDGE_DIR, Knowledge, Problem, load_knowledge
+from bot.core.knowledge import (
+    DEFAULT_KNOWLEDGE_DIR,
+    Knowledge,
+    KnowledgeError,
+    Problem,
+    load_knowledge,
+)
 from bot.core.matcher import Matcher
+from bot.core.training import load_or_train
 
 
 @dataclass(frozen=True)
@@ -23,9 +30,9 @@ class Snapshot:
     def warnings(self) -> tuple[Problem, ...]:
         """The loader's warnings plus phrasings that collide with another entry.
 
-        The collision check matches every phrasing (about 1,000), so it costs several
-        times the load itself; it never blocks a load (warnings cannot make one fail) and
-        runs when asked for: by `check`, by /reload's report, and after the bot starts.
+        The collision check matches every curated example (about 5,000, a second or so); it
+        never blocks a load (warnings cannot make one fail) and runs when asked for: by
+        `check`, by /reload's report, and after the bot starts.
         """
         return (*self.knowledge.warnings, *routing_warnings(self.knowledge, self.matcher))
 
@@ -61,50 +68,47 @@ class Snapshot:
 
 
 def routing_warnings(knowledge: Knowledge, matcher: Matcher) -> list[Problem]:
-    """Phrasings the matcher would send to another entry: they collide and need rewording."""
-    problems = [
-        Problem(
-            "qa.yaml",
-            entry_id,
-            "questions",
-            f"a phrasing names {subject!r}, which not_covered.yaml says the article does not cover",
-        )
-        for entry_id, subject in matcher.not_covered_in_phrasings()
+    """Curated examples the model sends to another entry: they collide and need rewording.
+
+    qa.yaml's phrasings and examples/ are checked; asked.yaml holds real users' wording,
+    where a miss is information about the model rather than a slip in the file.
+    """
+    problems = []
+    curated = [
+        ("qa.yaml", "questions", entry.id, question)
+        for entry in knowledge.entries
+        for question in entry.questions
     ]
-    for entry in knowledge.entries:
-        curated = [("qa.yaml", "questions", q) for q in entry.questions]
-        asked = [("asked.yaml", "answered", q) for q in knowledge.asked.get(entry.id, ())]
-        for file, field, question in (*curated, *asked):
-            ranked = matcher.rank(question, limit=2)
-            if ranked and ranked[0].entry_id != entry.id:
-                own = next((c.score for c in ranked if c.entry_id == entry.id), None)
-                if own is None or ranked[0].score > own:
-                    problems.append(
-                        Problem(
-                            file,
-                            entry.id,
-                            field,
-                            f"{question!r} is matched to {ranked[0].entry_id!r} instead",
-                        )
-                    )
-    for question in knowledge.declined:
-        result = matcher.match(question)
-        if result.status == "answered":
+    for language, by_entry in sorted(knowledge.examples.items()):
+        curated.extend(
+            (f"examples/{language}.yaml", "answered", entry_id, question)
+            for entry_id, questions in by_entry.items()
+            for question in questions
+        )
+    for file, field, entry_id, question in curated:
+        ranked = matcher.rank(question, limit=1)
+        if ranked and ranked[0].entry_id != entry_id:
             problems.append(
-                Problem(
-                    "asked.yaml",
-                    None,
-                    "declined",
-                    f"{question!r} is answered with {result.entry_id!r}",
-                )
+                Problem(file, entry_id, field, f"{question!r} is matched to {ranked[0].entry_id!r}")
             )
     return problems
 
 
-def load_snapshot(directory: Path | str = DEFAULT_KNOWLEDGE_DIR) -> Snapshot:
-    """Load, validate and prepare; raise KnowledgeError and change nothing if invalid."""
+def load_snapshot(
+    directory: Path | str = DEFAULT_KNOWLEDGE_DIR, cache_dir: Path | None = None
+) -> Snapshot:
+    """Load, validate and train (or take the trained model from `cache_dir`).
+
+    Raises KnowledgeError and changes nothing if the files are invalid or training fails.
+    """
     knowledge = load_knowledge(directory)
-    return Snapshot(knowledge, Matcher(knowledge))
+    try:
+        model = load_or_train(knowledge, cache_dir)
+    except (ValueError, MemoryError, FloatingPointError) as error:
+        raise KnowledgeError(
+            [Problem("model", None, None, f"training failed: {type(error).__name__}: {error}")]
+        ) from error
+    return Snapshot(knowledge, Matcher(knowledge, model))
 
 
 @dataclass(frozen=True)
@@ -126,9 +130,17 @@ class ReloadReport:
 class KnowledgeHolder:
     """Holds the current snapshot; readers take one reference and keep a consistent view."""
 
-    def __init__(self, directory: Path | str, snapshot: Snapshot | None = None) -> None:
+    def __init__(
+        self,
+        directory: Path | str,
+        snapshot: Snapshot | None = None,
+        cache_dir: Path | None = None,
+    ) -> None:
         self.directory = Path(directory)
-        self._snapshot = snapshot if snapshot is not None else load_snapshot(self.directory)
+        self.cache_dir = cache_dir
+        self._snapshot = (
+            snapshot if snapshot is not None else load_snapshot(self.directory, cache_dir)
+        )
         self._reload_lock = threading.Lock()
 
     @property
@@ -139,7 +151,8 @@ class KnowledgeHolder:
         """Re-read the directory; swap in the new version only if it is entirely valid."""
         with self._reload_lock:
             old = self._snapshot
-            new = load_snapshot(self.directory)  # raises KnowledgeError: old keeps serving
+            # Trains when the examples changed (seconds): the old version serves meanwhile.
+            new = load_snapshot(self.directory, self.cache_dir)  # KnowledgeError: old stays
             self._snapshot = new  # one reference assignment: readers see old or new, whole
         return diff_snapshots(old, new)
 
