@@ -19,9 +19,11 @@ EXIT_FAILURE = 1
 EXIT_USAGE = 2
 
 
-def _snapshot_or_report(settings: Settings, err: TextIO) -> Snapshot | None:
+def _snapshot_or_report(
+    settings: Settings, err: TextIO, *, validate: bool = False
+) -> Snapshot | None:
     try:
-        return load_snapshot(settings.knowledge_dir, settings.model_cache_dir)
+        return load_snapshot(settings.knowledge_dir, settings.model_cache_dir, validate=validate)
     except KnowledgeError as exc:
         print(f"The knowledge base in {settings.knowledge_dir} is invalid:", file=err)
         for problem in exc.problems:
@@ -82,7 +84,7 @@ def run_ask(
 
 def run_check(settings: Settings, stdout: TextIO, err: TextIO) -> int:
     """Validate the knowledge base; non-zero exit when anything is wrong."""
-    snapshot = _snapshot_or_report(settings, err)
+    snapshot = _snapshot_or_report(settings, err, validate=True)
     if snapshot is None:
         return EXIT_FAILURE
     knowledge = snapshot.knowledge

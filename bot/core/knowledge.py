@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import re
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -950,3 +953,139 @@ def load_knowledge(directory: Path | str = DEFAULT_KNOWLEDGE_DIR) -> Knowledge:
         version=knowledge_version(directory, text_file),
         warnings=tuple(out.warnings),
     )
+
+
+# -- a validated version, cached --------------------------------------------------------------
+# Parsing and validating the YAML takes most of a cold start (a tenth of a second or more);
+# a version already validated is read back from JSON instead. The key covers the files'
+# bytes and the loader's own source, so a changed file or changed rules validate anew.
+_LOADER_SOURCES = ("knowledge.py", "wording.py", "textnorm.py")
+_WORDING_PARTS = ("messages", "topics", "labels", "answers")
+
+
+def _cache_key(version: str) -> str:
+    digest = hashlib.sha256(version.encode())
+    for name in _LOADER_SOURCES:
+        digest.update((Path(__file__).with_name(name)).read_bytes())
+    return digest.hexdigest()[:20]
+
+
+def _frozen_lists(mapping: Mapping[str, Any]) -> Mapping[str, tuple[str, ...]]:
+    return MappingProxyType({k: tuple(v) for k, v in mapping.items()})
+
+
+def knowledge_to_json(knowledge: Knowledge) -> dict[str, Any]:
+    """Everything of a validated Knowledge, as JSON-ready data."""
+    a = knowledge.article
+    return {
+        "article": {
+            "title": a.title,
+            "authors": list(a.authors),
+            "outlet": a.outlet,
+            "date": a.date,
+            "url": a.url,
+            "text": a.text,
+            "paragraphs": list(a.paragraphs),
+            "non_factual_paragraphs": {str(k): v for k, v in a.non_factual_paragraphs.items()},
+        },
+        "facts": [
+            {**vars(f), "tags": {k: list(v) for k, v in f.tags.items()}}
+            for f in knowledge.facts.values()
+        ],
+        "entries": [vars(e) for e in knowledge.entries],
+        "topics": [vars(t) for t in knowledge.topics],
+        "aliases": dict(knowledge.aliases),
+        "not_covered": dict(knowledge.not_covered),
+        "messages": dict(knowledge.messages),
+        "version": knowledge.version,
+        "warnings": [vars(p) for p in knowledge.warnings],
+        "actors": dict(knowledge.actors),
+        "asked": dict(knowledge.asked),
+        "declined": list(knowledge.declined),
+        "wordings": {
+            lang: {k: dict(getattr(w, k)) for k in _WORDING_PARTS}
+            for lang, w in knowledge.wordings.items()
+        },
+        "examples": {lang: dict(by_entry) for lang, by_entry in knowledge.examples.items()},
+        "examples_declined": dict(knowledge.examples_declined),
+    }
+
+
+def knowledge_from_json(data: Mapping[str, Any]) -> Knowledge:
+    a = data["article"]
+    article = Article(
+        title=a["title"],
+        authors=tuple(a["authors"]),
+        outlet=a["outlet"],
+        date=a["date"],
+        url=a["url"],
+        text=a["text"],
+        paragraphs=tuple(a["paragraphs"]),
+        non_factual_paragraphs=MappingProxyType(
+            {int(k): v for k, v in a["non_factual_paragraphs"].items()}
+        ),
+    )
+    facts = {
+        f["id"]: Fact(f["id"], f["statement"], f["quote"], f["paragraph"], _frozen_lists(f["tags"]))
+        for f in data["facts"]
+    }
+    entries = tuple(
+        Entry(
+            e["id"],
+            e["topic"],
+            tuple(e["questions"]),
+            e["answer"],
+            tuple(e["facts"]),
+            tuple(e["related"]),
+        )
+        for e in data["entries"]
+    )
+    return Knowledge(
+        article=article,
+        facts=MappingProxyType(facts),
+        entries=entries,
+        topics=tuple(Topic(t["id"], t["title"], t["lead"]) for t in data["topics"]),
+        aliases=_frozen_lists(data["aliases"]),
+        not_covered=_frozen_lists(data["not_covered"]),
+        messages=MappingProxyType(dict(data["messages"])),
+        version=data["version"],
+        warnings=tuple(Problem(**p) for p in data["warnings"]),
+        actors=_frozen_lists(data["actors"]),
+        asked=_frozen_lists(data["asked"]),
+        declined=tuple(data["declined"]),
+        wordings=MappingProxyType(
+            {
+                lang: Wording(
+                    lang, *(frozen(w[k]) for k in ("messages", "topics", "labels", "answers"))
+                )
+                for lang, w in data["wordings"].items()
+            }
+        ),
+        examples=MappingProxyType(
+            {lang: _frozen_lists(by_entry) for lang, by_entry in data["examples"].items()}
+        ),
+        examples_declined=_frozen_lists(data["examples_declined"]),
+    )
+
+
+def load_knowledge_cached(directory: Path | str, cache_dir: Path | None) -> Knowledge:
+    """load_knowledge, or the same version read back from `cache_dir` when validated before."""
+    directory = Path(directory)
+    if cache_dir is None or not directory.is_dir():
+        return load_knowledge(directory)
+    path = cache_dir / f"knowledge-{_cache_key(knowledge_version(directory))}.json"
+    try:
+        return knowledge_from_json(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # not cached yet (or unreadable): validate it now
+    knowledge = load_knowledge(directory)
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(
+            "w", encoding="utf-8", dir=cache_dir, suffix=".tmp", delete=False
+        ) as tmp:
+            json.dump(knowledge_to_json(knowledge), tmp, ensure_ascii=False)
+        os.replace(tmp.name, path)
+    except OSError:
+        pass  # a read-only cache only costs the validation next time
+    return knowledge

@@ -46,7 +46,7 @@ class SoftmaxRegression:
                 batch = batches[index]
                 scores = batch.scores(weights, bias)
                 probabilities = softmax(scores)
-                error = (probabilities - targets[batch.rows])
+                error = probabilities - targets[batch.rows]
                 gradient = np.add.reduceat(
                     error[batch.sorted_row] * batch.sorted_value[:, None], batch.bounds, axis=0
                 )

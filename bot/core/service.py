@@ -14,6 +14,7 @@ from bot.core.knowledge import (
     KnowledgeError,
     Problem,
     load_knowledge,
+    load_knowledge_cached,
 )
 from bot.core.matcher import Matcher
 from bot.core.training import load_or_train
@@ -95,13 +96,19 @@ def routing_warnings(knowledge: Knowledge, matcher: Matcher) -> list[Problem]:
 
 
 def load_snapshot(
-    directory: Path | str = DEFAULT_KNOWLEDGE_DIR, cache_dir: Path | None = None
+    directory: Path | str = DEFAULT_KNOWLEDGE_DIR,
+    cache_dir: Path | None = None,
+    *,
+    validate: bool = False,
 ) -> Snapshot:
-    """Load, validate and train (or take the trained model from `cache_dir`).
+    """Load, validate and train (or take what `cache_dir` holds for this exact version).
 
+    `validate` validates the files even when this version was validated before (`check`).
     Raises KnowledgeError and changes nothing if the files are invalid or training fails.
     """
-    knowledge = load_knowledge(directory)
+    knowledge = (
+        load_knowledge(directory) if validate else load_knowledge_cached(directory, cache_dir)
+    )
     try:
         model = load_or_train(knowledge, cache_dir)
     except (ValueError, MemoryError, FloatingPointError) as error:

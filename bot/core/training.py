@@ -209,20 +209,42 @@ def load_or_train(
     """The model for this knowledge: from the cache when it holds it, else trained (and
     cached when the directory is writable; a read-only one only costs the training)."""
     params = params or TrainingParams()
+    index = cache_dir / f"index-{_index_key(knowledge, params)}.txt" if cache_dir else None
+    if index is not None:
+        # The version's model key, written when it was first trained: collecting and hashing
+        # every example costs more than the rest of a cold start.
+        with contextlib.suppress(OSError, ValueError):
+            key = index.read_text(encoding="ascii").strip()
+            cached = _RECENT.get(key) or TrainedModel.load(_model_path(index.parent, key), key)
+            if cached is not None:
+                return _remember(cached)
     examples = training_examples(knowledge)
     key = model_key(examples, params)
-    if key in _RECENT:
-        return _RECENT[key]
-    path = cache_dir / f"model-{key}.npz" if cache_dir is not None else None
-    if path is not None and path.is_file():
-        cached = TrainedModel.load(path, key)
-        if cached is not None:
-            return _remember(cached)
-    model = train_model(examples, params)
-    if path is not None:
+    model = _RECENT.get(key)
+    path = _model_path(cache_dir, key) if cache_dir is not None else None
+    if model is None and path is not None and path.is_file():
+        model = TrainedModel.load(path, key)
+    if model is None:
+        model = train_model(examples, params)
+    if path is not None and index is not None:
         with contextlib.suppress(OSError):
-            model.save(path)
+            if not path.is_file():
+                model.save(path)
+            index.write_text(key, encoding="ascii")
     return _remember(model)
+
+
+def _model_path(cache_dir: Path, key: str) -> Path:
+    return cache_dir / f"model-{key}.npz"
+
+
+def _index_key(knowledge: Knowledge, params: TrainingParams) -> str:
+    """Knowledge version, parameters and the code that turns them into examples and features."""
+    digest = hashlib.sha256(knowledge.version.encode())
+    digest.update(json.dumps(asdict(params), sort_keys=True).encode())
+    for name in ("training.py", "features.py", "model.py", "textnorm.py"):
+        digest.update(Path(__file__).with_name(name).read_bytes())
+    return digest.hexdigest()[:20]
 
 
 # Models of this process, by key: a reload that changes only answers reuses the model, and

@@ -1,18 +1,26 @@
-"""Matching: right entries for real phrasings, declines for near-topic traps, clean on junk."""
+"""The learned matcher: right entries in three languages, declines, chat noise, parts, junk."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.core.evaluation import EVAL_DIR, leave_one_batch_out
+from bot.core.features import transliterate
 from bot.core.knowledge import DEFAULT_KNOWLEDGE_DIR, load_knowledge
-from bot.core.matcher import DECLINED, Matcher, common_words, stem
+from bot.core.matcher import Matcher, message_parts
 from bot.core.service import Snapshot, load_snapshot
-from bot.core.textnorm import capitalised_words, normalise
+from bot.core.training import (
+    TrainedModel,
+    TrainingParams,
+    load_or_train,
+    train_model,
+    training_examples,
+)
 
 
 @pytest.fixture(scope="module")
@@ -30,144 +38,94 @@ def matcher(snapshot: Snapshot) -> Matcher:
     [
         ("What does sustainable peace mean for Ukraine?", "sustainable-peace"),
         ("black sea sanctions", "black-sea"),
-        ("what did the nato chief say about china and taiwan", "china-taiwan"),
-        ("Zelenskyy truce", "zelensky-position"),
-        ("what did Washington give Kyiv in return for the truce?", "us-aid-resumed"),
-        ("who wrote this?", "article-authors"),
-        ("whats the jedda outcome", "jeddah-talks"),
-        ("Did Putin agree to stop hitting power plants?", "energy-ceasefire"),
-        ("Trumpʼs call with Putin", "trump-putin-call"),
         ("Trump’s call with Putin", "trump-putin-call"),
-        ("What year was this published?", "article-date"),
-        ("How many people died?", "war-toll"),
+        ("who wrote this?", "article-authors"),
+        ("wat did zlnsky sy aftr th cal", "zelensky-position"),
+        ("um so what did poo tin want in return for the thirty day thing", "putin-response"),
+        ("Коли Трамп говорив з Путіним?", "trump-putin-call"),
+        ("Що Путін вимагав від України?", "putin-response"),
+        ("Что Путин потребовал от Украины?", "putin-response"),
+        ("koly tramp rozmovlyav z putinym", "trump-putin-call"),
+        ("chto putin treboval", "putin-response"),
+        ("що сказав Rutte про sustainable peace", "sustainable-peace"),
     ],
 )
-def test_real_phrasings_are_answered_with_the_right_entry(
+def test_questions_in_any_of_the_three_languages_reach_their_entry(
     matcher: Matcher, question: str, entry: str
 ) -> None:
     result = matcher.match(question)
-    assert (result.status, result.entry_id) == ("answered", entry)
+    assert (result.status, result.entry_id) == ("answered", entry), result
 
 
 @pytest.mark.parametrize(
     "question",
     [
-        "When did Trump speak with Xi?",
-        "What happened at the Istanbul talks?",
-        "What did Rutte say about Georgia?",
-        "How much aid has the EU given?",
-        "What's the weather in Kyiv?",
-        "Recommend a borscht recipe",
+        "Who was NATO chief before Rutte?",
+        "what's the weather in Kyiv",
+        "Хто очолював НАТО до Рютте?",
+        "Какая погода в Киеве?",
     ],
 )
-def test_near_topic_traps_are_declined(matcher: Matcher, question: str) -> None:
-    assert matcher.match(question).status == "unknown"
+def test_near_topic_traps_and_small_talk_are_declined(matcher: Matcher, question: str) -> None:
+    assert matcher.match(question).status != "answered"
 
 
-def test_chatty_context_does_not_hide_the_question(matcher: Matcher) -> None:
+def test_a_member_named_in_a_group_message_is_chat_not_a_trap(matcher: Matcher) -> None:
+    result = matcher.match("@bot Dmytro asks what Zelensky agreed to 🤔")
+    assert (result.status, result.entry_id) == ("answered", "zelensky-position")
+
+
+def test_a_false_premise_gets_the_answer_that_corrects_it(matcher: Matcher) -> None:
+    result = matcher.match("So the US stopped sharing intelligence after Jeddah, right?")
+    assert (result.status, result.entry_id) == ("answered", "us-aid-resumed")
+
+
+def test_a_message_with_chatter_around_its_question_is_answered_on_the_question(
+    matcher: Matcher,
+) -> None:
     question = (
-        "Hi there, I'm writing a report for school and my teacher wants sources. "
-        "Who wrote the article?"
+        "thanks for the last answer! my cat is asleep on the keyboard. who wrote the article?"
     )
-    assert matcher.match(question).entry_id == "article-authors"
+    assert message_parts(question, 3)[-1] == "who wrote the article"
+    result = matcher.match(question)
+    assert (result.status, result.entry_id) == ("answered", "article-authors")
 
 
-def test_sentence_with_only_a_name_does_not_outvote_the_question(matcher: Matcher) -> None:
-    result = matcher.match(
-        "Does the US negotiating with Moscow mean it sees Russia as less threatening? "
-        "What did Rutte say"
-    )
-    assert result.status != "answered" or result.entry_id == "us-russia-talks-threat"
-
-
-def test_scores_are_between_0_and_100_and_ranked(matcher: Matcher) -> None:
-    ranked = matcher.rank("ceasefire", limit=5)
+def test_scores_are_probabilities_in_percent_best_first(matcher: Matcher) -> None:
+    ranked = matcher.rank("ceasefire", limit=10)
     scores = [c.score for c in ranked]
-    assert scores == sorted(scores, reverse=True)
     assert all(0.0 <= s <= 100.0 for s in scores)
+    assert scores == sorted(scores, reverse=True)
 
 
-def test_suggestions_are_distinct_and_at_most_three(matcher: Matcher) -> None:
-    for question in ("ceasefire", "russia", "trump", "talks", "peace"):
-        result = matcher.match(question)
-        if result.status == "suggest":
-            assert 1 <= len(result.suggestions) <= 3
-            assert len(set(result.suggestions)) == len(result.suggestions)
+def test_suggestions_are_distinct_plausible_and_at_most_three(
+    matcher: Matcher, vague_question: str
+) -> None:
+    result = matcher.match(vague_question)
+    assert result.status == "suggest"
+    assert 2 <= len(result.suggestions) <= 3
+    assert len(set(result.suggestions)) == len(result.suggestions)
+    assert all(c.score >= matcher.params.suggest_threshold for c in result.candidates)
 
 
-def test_an_everyday_word_weighs_less_than_an_unknown_name(matcher: Matcher) -> None:
-    # "reaction" is not in the knowledge base but is ordinary English; "Istanbul" is a name.
-    everyday = matcher.match("What was the Kremlin reaction to the ceasefire?")
-    trap = matcher.match("What was the Kremlin said in Istanbul about the ceasefire?")
-    assert everyday.status == "answered" and everyday.entry_id == "putin-response"
-    assert trap.status == "unknown"
-    # Written as a name, a dictionary word counts as a name ("Turkey", not "turkey").
-    assert "turkey" in common_words()
-    assert matcher.match("What did Turkey say about the ceasefire?").status == "unknown"
+def test_explanation_shows_probabilities_nearest_examples_and_features(
+    matcher: Matcher,
+) -> None:
+    explanation = matcher.explain("whats the jedda outcome")
+    assert explanation.result.entry_id == "jeddah-talks"
+    assert explanation.ranked[0].entry_id == "jeddah-talks"
+    assert explanation.nearest[0][0] == "jeddah-talks" and explanation.nearest[0][1]
+    assert any("jed" in feature for feature, weight in explanation.features if weight > 0)
 
 
-def test_a_question_about_one_actor_does_not_reach_anothers_entry(matcher: Matcher) -> None:
-    # Same words, different actor: Kyiv's reaction is Zelensky's position, the Kremlin's is
-    # Putin's response.
-    kyiv = matcher.match("How did Kyiv react to the US ceasefire proposal?")
-    kremlin = matcher.match("How did the Kremlin react to the US ceasefire proposal?")
-    assert (kyiv.status, kyiv.entry_id) == ("answered", "zelensky-position")
-    assert (kremlin.status, kremlin.entry_id) == ("answered", "putin-response")
-
-
-def test_common_word_list_holds_words_and_their_stems() -> None:
-    words = common_words()
-    assert len(words) > 20_000
-    assert {"reaction", "round", "fresh"} <= words
-    assert not {"istanbul", "georgia", "kremlin", "eu"} & words
-    # The matcher looks up stems: an inflected everyday word must be found as one.
-    inflected = ["reactions", "stations", "stopping", "conditions", "limited", "restoring"]
-    assert all(stem(w) in words for w in inflected)
-
-
-@pytest.mark.parametrize(
-    ("text", "names"),
-    [
-        ("What did Rutte say?", {"rutte"}),
-        ("Rutte spoke. Then Trump called", {"trump"}),
-        ("hi\nPutin called. and EU too", {"eu"}),
-        (" Leading space", {"leading"}),
-        ("", set()),
-    ],
-)
-def test_capitalised_words_are_names_except_at_a_sentence_start(text: str, names: set[str]) -> None:
-    assert capitalised_words(text) == names
-
-
-@settings(max_examples=500)
-@given(st.text(alphabet=st.characters(max_codepoint=127)))
-def test_ascii_text_normalises_as_any_text_does(text: str) -> None:
-    # Plain ASCII takes a fast path; a no-break space (a separator after NFKC) sends the same
-    # text down the general one, which must agree.
-    assert normalise(text) == normalise(text + "\u00a0")
-
-
-def test_stemmer_folds_inflections_together() -> None:
-    forms = {"negotiate", "negotiates", "negotiated", "negotiating"}
-    assert len({stem(w) for w in forms}) == 1
-    assert stem("attacks") == stem("attack")
+def test_cyrillic_words_also_give_their_latin_spelling() -> None:
+    assert transliterate("путіним") == "putinym"
+    assert transliterate("щодо") == "shchodo"
 
 
 @pytest.mark.parametrize(
     "question",
-    [
-        "",
-        "   \t\n ",
-        "x" * 10_000,
-        "🙂🙂🙂🔥",
-        "\x00\x01\x02 ceasefire \x7f",
-        "<b>ceasefire</b> <script>alert(1)</script>",
-        "**black sea** _sanctions_ [link](http://example.com)",
-        "Що сказав Рютте про мир?",
-        "Что сказал Рютте о мире?",
-        "ما الذي قاله روته عن السلام؟",
-        "\u202eecnadifnoc\u200b\u200d",
-    ],
+    ["", "   ", "x" * 10_000, "🙂🙂🙂🔥", "\x00\x01 ceasefire \x7f", "<b>ceasefire</b>", "؟"],
 )
 def test_odd_input_gets_a_clean_answer(snapshot: Snapshot, question: str) -> None:
     answer = snapshot.answer(question)
@@ -175,70 +133,68 @@ def test_odd_input_gets_a_clean_answer(snapshot: Snapshot, question: str) -> Non
     assert answer.text
 
 
+_SHARED: dict[str, Snapshot] = {}
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.text(max_size=300))
 def test_any_unicode_question_is_answered_without_error(question: str) -> None:
-    snapshot = _shared_snapshot()
+    # hypothesis forbids function-scoped fixtures in @given tests; load once per process.
+    snapshot = _SHARED.setdefault("s", load_snapshot())
     answer = snapshot.answer(question)
     assert answer.status in {"answered", "suggest", "unknown"}
     if answer.status == "answered":
         assert answer.citations
 
 
-_CACHE: dict[str, Snapshot] = {}
+def test_training_is_deterministic_and_the_cache_gives_back_the_same_model(
+    tmp_path: Path,
+) -> None:
+    examples = training_examples(load_knowledge())[::6]
+    params = TrainingParams(epochs=2)
+    first, second = train_model(examples, params), train_model(examples, params)
+    assert first.key == second.key
+    assert np.array_equal(first.weights, second.weights)
+    path = tmp_path / "model.npz"
+    first.save(path)
+    loaded = TrainedModel.load(path, first.key)
+    assert loaded is not None and np.array_equal(loaded.weights, first.weights)
+    assert loaded.classes == first.classes
+    assert TrainedModel.load(path, "another-version") is None
 
 
-def _shared_snapshot() -> Snapshot:
-    # hypothesis forbids function-scoped fixtures in @given tests; load once per process.
-    if "s" not in _CACHE:
-        _CACHE["s"] = load_snapshot()
-    return _CACHE["s"]
-
-
-def test_a_question_as_close_to_a_declined_one_is_not_answered(tmp_path: Path) -> None:
-    # asked.yaml's declined questions compete with the entries: a question answered
-    # without them is no longer answered once one of them is just as close.
-    target = tmp_path / "knowledge"
-    shutil.copytree(DEFAULT_KNOWLEDGE_DIR, target)
-    question = "What did Rutte say about Taiwan and China?"
-    (target / "asked.yaml").write_text("declined: []\n", encoding="utf-8")
-    bare = Matcher(load_knowledge(target))
-    assert bare.match(question).status == "answered"
-    (target / "asked.yaml").write_text(f"declined: [{question!r}]\n", encoding="utf-8")
-    guarded = Matcher(load_knowledge(target))
-    assert guarded.match(question).status != "answered"
-    # The declined questions are never offered as an entry.
-    assert all(c.entry_id != DECLINED for c in guarded.rank(question, limit=30))
-    assert DECLINED not in guarded.match(question).suggestions
-
-
-def test_a_one_word_question_needs_a_one_word_phrasing(matcher: Matcher) -> None:
-    # "time" and "Ukraine" are in many phrasings, but no entry is asked for by that word
-    # alone; "Taiwan" and "url" are.
-    assert matcher.match("what time is it").status != "answered"
-    assert matcher.match("How do you say 'thank you' in Ukrainian?").status != "answered"
-    assert (matcher.match("taiwan?").status, matcher.match("taiwan?").entry_id) == (
-        "answered",
-        "china-taiwan",
+def test_a_cached_model_serves_only_its_own_examples(tmp_path: Path, knowledge_copy: Path) -> None:
+    shipped = load_or_train(load_knowledge(DEFAULT_KNOWLEDGE_DIR), tmp_path)
+    assert list(tmp_path.glob("model-*.npz"))
+    qa = knowledge_copy / "qa.yaml"
+    qa.write_text(
+        qa.read_text(encoding="utf-8").replace(
+            "      - tl;dr\n", "      - tl;dr\n      - brand new phrasing\n"
+        ),
+        encoding="utf-8",
     )
-    assert matcher.match("url pls").entry_id == "article-url"
+    changed = load_or_train(load_knowledge(knowledge_copy), tmp_path, TrainingParams(epochs=1))
+    assert changed.key != shipped.key
+    assert len(list(tmp_path.glob("model-*.npz"))) == 2
 
 
-def test_every_curated_phrasing_reaches_its_own_entry(snapshot: Snapshot) -> None:
-    # With common words in every entry, a dozen entries can cover a short question fully;
-    # which of them were scored in full once depended on their order in qa.yaml, and
-    # "Does Ukraine want a ceasefire?" lost its own entry.
-    assert snapshot.warnings == ()
+# Leave-one-batch-out on four batches of different styles and languages (each trains a
+# model; `make eval` measures every batch). Floors a little under what was measured.
+LOBO_FLOORS = {
+    # batch: (min % right, max % wrong, min % declined)
+    "tuning18.yaml": (91.0, 2.5, 90.0),
+    "tuning20.yaml": (88.0, 2.0, 88.0),
+    "uk/tuning.yaml": (92.0, 3.0, 92.0),
+    "ru/tuning.yaml": (92.0, 3.0, 92.0),
+}
 
 
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("30day truce", "30 day truce"),
-        ("talks on march11", "talks on march 11"),
-        ("the 1st and 2nd rounds", "the 1st and 2nd rounds"),
-        ("Trumpʼs 30days", "trump 30 days"),
-    ],
-)
-def test_a_number_glued_to_a_word_is_split(text: str, expected: str) -> None:
-    assert normalise(text) == expected
+def test_leave_one_batch_out_figures_stay_above_their_floors() -> None:
+    paths = [EVAL_DIR / name for name in LOBO_FLOORS]
+    for (name, floors), report in zip(
+        LOBO_FLOORS.items(), leave_one_batch_out(load_knowledge(), paths), strict=True
+    ):
+        min_right, max_wrong, min_declined = floors
+        assert report.right >= min_right, (name, report.summary())
+        assert report.wrong <= max_wrong, (name, report.summary())
+        assert report.declined >= min_declined, (name, report.summary())
