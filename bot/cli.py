@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from bot.config import ConfigError, Settings, load_settings
-from bot.core.answers import Answer, answer_to_json, render_plain
+from bot.core.answers import Answer, answer_to_json, render_explanation, render_plain
 from bot.core.knowledge import KnowledgeError
 from bot.core.service import Snapshot, load_snapshot
 
@@ -82,7 +82,19 @@ def run_ask(
     return EXIT_OK
 
 
-def run_check(settings: Settings, stdout: TextIO, err: TextIO) -> int:
+MAX_LISTED = 30
+
+
+def run_explain(snapshot: Snapshot, questions: Sequence[str], stdout: TextIO) -> int:
+    """Why each question gets its answer: what /test shows admins in Telegram."""
+    for question in questions:
+        print(render_explanation(snapshot.matcher.explain(question)), file=stdout)
+    return EXIT_OK
+
+
+def run_check(
+    settings: Settings, stdout: TextIO, err: TextIO, cross_validation: bool = True
+) -> int:
     """Validate the knowledge base; non-zero exit when anything is wrong."""
     snapshot = _snapshot_or_report(settings, err, validate=True)
     if snapshot is None:
@@ -90,6 +102,18 @@ def run_check(settings: Settings, stdout: TextIO, err: TextIO) -> int:
     knowledge = snapshot.knowledge
     for problem in snapshot.warnings:
         print(f"  warning: {problem}", file=stdout)
+    if cross_validation:
+        from bot.core.evaluation import cross_validate
+
+        cv = cross_validate(knowledge)
+        print(
+            f"Cross-validated ({cv.folds} folds of {cv.examples} examples): {cv.accuracy:.1f} %"
+            f" reach their own entry; {len(cv.misrouted)} go elsewhere"
+            + (f", the first {MAX_LISTED}:" if len(cv.misrouted) > MAX_LISTED else ":"),
+            file=stdout,
+        )
+        for text, label, went in cv.misrouted[:MAX_LISTED]:
+            print(f"  {label} -> {went}: {text!r}", file=stdout)
     print(
         f"OK: {len(knowledge.entries)} entries, {len(knowledge.facts)} facts, "
         f"{len(knowledge.topics)} topics, {len(knowledge.aliases)} alias groups, "
@@ -114,12 +138,16 @@ def _parser() -> argparse.ArgumentParser:
     chat = sub.add_parser("chat", help="console chat (the default without TELEGRAM_BOT_TOKEN)")
     ask = sub.add_parser("ask", help="answer a question, or one question per stdin line")
     ask.add_argument("--json", action="store_true", help="one JSON object per question")
+    ask.add_argument(
+        "--explain", action="store_true", help="show the top entries, nearest examples, features"
+    )
     for command in (chat, ask):
         command.add_argument(
             "--lang", choices=LANGUAGES, help="answer in this language, whatever the question's"
         )
     ask.add_argument("question", nargs="*", help="the question (words are joined)")
-    sub.add_parser("check", help="validate the knowledge base")
+    check = sub.add_parser("check", help="validate the knowledge base, cross-validate the model")
+    check.add_argument("--no-cv", action="store_true", help="skip the cross-validation")
     ev = sub.add_parser("eval", help="accuracy on the tuning and held-out evaluation sets")
     ev.add_argument("--show-tuning-failures", action="store_true")
     ev.add_argument(
@@ -140,7 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     command = args.command or ("run" if settings.has_token else "chat")
     if command == "check":
-        return run_check(settings, sys.stdout, sys.stderr)
+        return run_check(settings, sys.stdout, sys.stderr, not args.no_cv)
     if command == "run":
         from bot.tg.app import run_bot  # the Telegram layer is only imported to run it
 
@@ -163,5 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     if command == "ask":
         questions = [" ".join(args.question)] if args.question else sys.stdin.read().splitlines()
+        if args.explain:
+            return run_explain(snapshot, questions, sys.stdout)
         return run_ask(snapshot, questions, args.json, sys.stdout, args.lang)
     return run_chat(snapshot, sys.stdin, sys.stdout, getattr(args, "lang", None))

@@ -62,6 +62,20 @@ def ptb_timedelta_durations() -> Iterator[None]:
         yield
 
 
+# The trained model is cached per training set: the whole run, subprocesses included (they
+# keep this variable), trains the shipped one once.
+CACHE_ENV = "BOT_CACHE_DIR"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_model_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    cache = Path(os.environ.get(CACHE_ENV) or tmp_path_factory.mktemp("models"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(CACHE_ENV, str(cache))
+        load_snapshot(DEFAULT_KNOWLEDGE_DIR, cache)
+        yield cache
+
+
 @pytest.fixture(scope="session")
 def shipped_snapshot() -> Snapshot:
     """The shipped knowledge base, loaded once (it takes ~0.4 s)."""

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from bot.core.knowledge import DEFAULT_KNOWLEDGE_DIR
+from tests.conftest import CACHE_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -17,7 +18,11 @@ ROOT = Path(__file__).resolve().parents[1]
 def run_bot(
     *args: str, stdin: str = "", env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "BOT_"))}
+    full_env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("TELEGRAM_", "BOT_")) or k == CACHE_ENV
+    }
     full_env.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],

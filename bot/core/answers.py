@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.core.knowledge import Knowledge
-from bot.core.language import detect_language
-from bot.core.matcher import Matcher, MatchResult, Status
+from bot.core.language import CYRILLIC_LANGUAGES, has_cyrillic
+from bot.core.matcher import Explanation, Matcher, MatchResult, Status
 from bot.core.textnorm import collapse_whitespace, strip_control_characters
 from bot.core.wording import ENGLISH
 
@@ -78,11 +78,19 @@ def source_line(knowledge: Knowledge, language: str = ENGLISH) -> str:
     return line
 
 
-def answer_language(knowledge: Knowledge, question: str, fallback: str | None = None) -> str:
-    """The language to answer in: the question's own, else the asker's client's, else English."""
-    for language in (detect_language(question), fallback):
-        if language is not None and language in knowledge.wordings:
-            return language
+def answer_language(
+    knowledge: Knowledge, matcher: Matcher, question: str, fallback: str | None = None
+) -> str:
+    """The language to answer in: the question's own, else the asker's client's, else English.
+
+    A Cyrillic question that does not tell is answered in Ukrainian or Russian, never English.
+    """
+    language = matcher.language_of(question)
+    if language is None and has_cyrillic(question) and fallback not in CYRILLIC_LANGUAGES:
+        language = matcher.cyrillic_language(question)
+    for candidate in (language, fallback):
+        if candidate is not None and candidate in knowledge.wordings:
+            return candidate
     return ENGLISH
 
 
@@ -196,7 +204,7 @@ def answer_question(
     """
     cleaned = clean_question(question)
     if language is None or language not in knowledge.wordings:
-        language = answer_language(knowledge, cleaned, fallback_language)
+        language = answer_language(knowledge, matcher, cleaned, fallback_language)
     if not any(ch.isalnum() for ch in cleaned):
         return decline(knowledge, cleaned, empty=True, language=language)
     return build_answer(knowledge, matcher.match(cleaned), language)
@@ -308,3 +316,20 @@ def render_html(
     if current:
         messages.append(current)
     return messages
+
+
+def render_explanation(explanation: Explanation) -> str:
+    """Plain text of why the matcher decided what it did (`ask --explain`, /test)."""
+    result = explanation.result
+    lines = [f"{result.question!r}: {result.status} {result.entry_id or ''}".rstrip()]
+    if explanation.part != result.question:
+        lines.append(f"  decided on the part {explanation.part!r}")
+    lines.append("  top classes (probability %):")
+    lines += [f"    {c.entry_id:26} {c.score:5.1f}" for c in explanation.ranked]
+    lines.append("  nearest examples:")
+    lines += [
+        f"    {entry:26} {score:5.1f}  {text!r}" for entry, text, score in explanation.nearest
+    ]
+    lines.append(f"  features weighing most for {explanation.ranked[0].entry_id}:")
+    lines += [f"    {weight:+.3f}  {feature!r}" for feature, weight in explanation.features]
+    return "\n".join(lines)

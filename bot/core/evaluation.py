@@ -192,11 +192,11 @@ def _by_language(report: EvalReport) -> dict[str, EvalReport]:
     }
 
 
-def language_share(knowledge: Knowledge, cases: Sequence[EvalCase]) -> float:
+def language_share(matcher: Matcher, cases: Sequence[EvalCase]) -> float:
     """Share of questions whose reply would be in the asker's language (no client hint)."""
     if not cases:
         return 0.0
-    hits = sum(answer_language(knowledge, c.question) == c.language for c in cases)
+    hits = sum(answer_language(matcher.knowledge, matcher, c.question) == c.language for c in cases)
     return 100.0 * hits / len(cases)
 
 
@@ -210,7 +210,7 @@ def run_evaluation(
         for language, part in _by_language(report).items():
             print(part.summary(), file=out)
             cases = load_eval_set(*(p for p in paths if batch_language(p) == language))
-            share = language_share(matcher.knowledge, cases)
+            share = language_share(matcher, cases)
             print(f"  replies in the asker's language {share:6.1f} %", file=out)
         for path in paths:  # each batch on one line: the batches differ in difficulty
             batch = evaluate(matcher, path.name, load_eval_set(path))
@@ -269,3 +269,52 @@ def leave_one_batch_out(
             return list(pool.map(_fold, paths))
     finally:
         _FOLD_STATE.clear()
+
+
+@dataclass(frozen=True)
+class CrossValidation:
+    """k-fold cross-validation over the training examples themselves."""
+
+    folds: int
+    examples: int
+    accuracy: float  # % of examples whose held-out model ranks their own class first
+    misrouted: tuple[tuple[str, str, str], ...]  # (text, its label, the class it went to)
+
+
+def _cv_fold(fold: int) -> list[tuple[int, str]]:
+    examples = _FOLD_STATE["examples"]
+    counts = _FOLD_STATE["counts"]
+    folds = _FOLD_STATE["folds"]
+    assert isinstance(examples, list) and isinstance(counts, CountMatrix)
+    assert isinstance(folds, int)
+    rows = np.array([i for i in range(len(examples)) if i % folds != fold], dtype=np.int64)
+    model = train_model(examples, TrainingParams(), counts, rows)
+    predictions = []
+    for i in range(fold, len(examples), folds):
+        probabilities = model.probabilities(examples[i].text)
+        predictions.append((i, model.classes[int(np.argmax(probabilities))]))
+    return predictions
+
+
+def cross_validate(knowledge: Knowledge, folds: int = 5) -> CrossValidation:
+    """Each example predicted by a model trained without its fold (every folds-th example)."""
+    examples = training_examples(knowledge)
+    _FOLD_STATE.update(
+        examples=examples, counts=CountMatrix.of([e.text for e in examples]), folds=folds
+    )
+    try:
+        workers = min(folds, os.cpu_count() or 1)
+        if workers <= 1:
+            results = [_cv_fold(f) for f in range(folds)]
+        else:
+            context = multiprocessing.get_context("fork")
+            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+                results = list(pool.map(_cv_fold, range(folds)))
+    finally:
+        _FOLD_STATE.clear()
+    predicted = dict(p for fold in results for p in fold)
+    misrouted = tuple(
+        (e.text, e.label, predicted[i]) for i, e in enumerate(examples) if predicted[i] != e.label
+    )
+    accuracy = 100.0 * (1 - len(misrouted) / len(examples)) if examples else 0.0
+    return CrossValidation(folds, len(examples), accuracy, misrouted)

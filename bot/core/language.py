@@ -61,6 +61,13 @@ _RUSSIAN_LATIN = frozenset(
 )
 
 
+CYRILLIC_LANGUAGES = ("uk", "ru")
+
+
+def has_cyrillic(text: str) -> bool:
+    return _CYRILLIC.search(text) is not None
+
+
 @cache
 def english_words() -> frozenset[str]:
     """Frequent English words that are not names (common_words.txt), read once."""

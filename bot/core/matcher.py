@@ -18,11 +18,18 @@ from typing import Literal
 import numpy as np
 
 from bot.core.knowledge import Knowledge
+from bot.core.language import CYRILLIC_LANGUAGES, detect_language, has_cyrillic
+from bot.core.textnorm import normalise
 from bot.core.training import DECLINED, TrainedModel, training_examples
 
 Status = Literal["answered", "suggest", "unknown"]
 
 __all__ = ["DECLINED", "Candidate", "Explanation", "MatchParams", "MatchResult", "Matcher"]
+
+
+# How sure the language head must be of a question in Latin letters.
+LANGUAGE_CONFIDENCE = 0.8
+UNTELLING_WORDS = 2
 
 
 @dataclass(frozen=True)
@@ -156,6 +163,31 @@ class Matcher:
                 return result, part, part_ranked
         return whole, question, ranked
 
+    def language_of(self, question: str) -> str | None:
+        """The question's language, or None when it does not tell (a bare "Jeddah?").
+
+        Cyrillic is never English: the letters only one language writes decide, else the
+        model's language head between Ukrainian and Russian. Latin letters may be English or
+        transliterated Ukrainian or Russian: the head decides when it is sure (80 %), else
+        the word lists of bot/core/language.py. One or two words with no telling letter or
+        word (names, mostly) tell nothing: the client's language then decides.
+        """
+        told = detect_language(question)
+        if told is None and len(question.split()) <= UNTELLING_WORDS:
+            return None
+        probabilities = self.model.language_probabilities(question)
+        if not probabilities:
+            return told
+        if has_cyrillic(question):
+            return told if told in CYRILLIC_LANGUAGES else self.cyrillic_language(question)
+        best = max(probabilities, key=probabilities.__getitem__)
+        return best if probabilities[best] >= LANGUAGE_CONFIDENCE else told
+
+    def cyrillic_language(self, question: str) -> str:
+        """Ukrainian or Russian, whichever the language head finds likelier."""
+        probabilities = self.model.language_probabilities(question)
+        return max(CYRILLIC_LANGUAGES, key=lambda lang: probabilities.get(lang, 0.0))
+
     def match(self, question: str) -> MatchResult:
         """Decide whether to answer, suggest or decline."""
         return self._match_with_part(question)[0]
@@ -169,7 +201,10 @@ class Matcher:
         nearest: list[tuple[str, str, float]] = []
         for candidate in [c for c in ranked if c.entry_id in examples][:3]:
             found = process.extractOne(
-                part, examples[candidate.entry_id], scorer=fuzz.token_set_ratio
+                part,
+                examples[candidate.entry_id],
+                scorer=fuzz.token_sort_ratio,
+                processor=normalise,
             )
             if found is not None:
                 nearest.append((candidate.entry_id, found[0], float(found[1])))

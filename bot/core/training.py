@@ -15,7 +15,7 @@ import json
 import os
 import tempfile
 from collections.abc import Collection, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +36,7 @@ from bot.core.textnorm import normalise
 
 # The class of questions the article does not answer.
 DECLINED = "!declined"
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,7 @@ class TrainingParams:
 class Example:
     text: str
     label: str
+    language: str = "en"
 
 
 def training_examples(
@@ -74,11 +75,11 @@ def training_examples(
     examples: list[Example] = []
     seen: set[str] = set(exclude)
 
-    def add(text: str, label: str) -> None:
+    def add(text: str, label: str, language: str = "en") -> None:
         key = normalise(text)
         if key and key not in seen:
             seen.add(key)
-            examples.append(Example(text, label))
+            examples.append(Example(text, label, language))
 
     for entry in knowledge.entries:
         for text in entry.questions:
@@ -90,9 +91,9 @@ def training_examples(
     for language in sorted(knowledge.examples):
         for entry in knowledge.entries:
             for text in knowledge.examples[language].get(entry.id, ()):
-                add(text, entry.id)
+                add(text, entry.id, language)
         for text in knowledge.examples_declined.get(language, ()):
-            add(text, DECLINED)
+            add(text, DECLINED, language)
     return examples
 
 
@@ -107,6 +108,20 @@ class TrainedModel:
     idf: npt.NDArray[np.float32]
     weights: npt.NDArray[np.float32]
     bias: npt.NDArray[np.float32]
+    # A second head over the same features: which language the question is written in.
+    languages: tuple[str, ...] = ()
+    language_weights: npt.NDArray[np.float32] = field(
+        default_factory=lambda: np.zeros((0, 0), np.float32)
+    )
+    language_bias: npt.NDArray[np.float32] = field(default_factory=lambda: np.zeros(0, np.float32))
+
+    def language_probabilities(self, text: str) -> dict[str, float]:
+        """The probability of each language the examples are written in, for one question."""
+        if not self.languages:
+            return {}
+        columns, values = question_vector(text, self.hashes, self.idf)
+        scores = self.language_bias + values @ self.language_weights[columns]
+        return dict(zip(self.languages, map(float, softmax(scores)), strict=True))
 
     def probabilities(self, text: str) -> npt.NDArray[np.float32]:
         """The probability of each class (in `classes` order) for one question."""
@@ -126,7 +141,14 @@ class TrainedModel:
     def save(self, path: Path) -> None:
         """Write atomically: a reader sees the old file or the whole new one."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        meta = json.dumps({"key": self.key, "classes": self.classes, "format": CACHE_FORMAT})
+        meta = json.dumps(
+            {
+                "key": self.key,
+                "classes": self.classes,
+                "languages": self.languages,
+                "format": CACHE_FORMAT,
+            }
+        )
         with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as tmp:
             np.savez(
                 tmp,
@@ -135,6 +157,8 @@ class TrainedModel:
                 idf=self.idf,
                 weights=self.weights,
                 bias=self.bias,
+                language_weights=self.language_weights,
+                language_bias=self.language_bias,
             )
         os.replace(tmp.name, path)
 
@@ -153,6 +177,9 @@ class TrainedModel:
                     saved["idf"],
                     saved["weights"],
                     saved["bias"],
+                    tuple(meta["languages"]),
+                    saved["language_weights"],
+                    saved["language_bias"],
                 )
         except (OSError, ValueError, KeyError):
             return None
@@ -164,7 +191,7 @@ def model_key(examples: Sequence[Example], params: TrainingParams) -> str:
     digest.update(FEATURES_VERSION.encode())
     digest.update(json.dumps(asdict(params), sort_keys=True).encode())
     for example in examples:
-        digest.update(example.label.encode() + b"\x00" + example.text.encode() + b"\x01")
+        digest.update(f"{example.label}\x00{example.language}\x00{example.text}\x01".encode())
     return digest.hexdigest()[:20]
 
 
@@ -191,6 +218,19 @@ def train_model(
         l2=params.l2,
         seed=params.seed,
     ).fit(tf_idf(raw, idf), labels, len(counts.hashes), len(classes))
+    languages = tuple(sorted({examples[i].language for i in chosen}))
+    language_index = {language: i for i, language in enumerate(languages)}
+    language_labels = np.array(
+        [language_index[examples[i].language] for i in chosen], dtype=np.int64
+    )
+    # Telling three languages apart is easier than 29 entries: fewer passes do.
+    language_model = SoftmaxRegression(
+        epochs=3,
+        batch_size=params.batch_size,
+        learning_rate=params.learning_rate,
+        l2=params.l2,
+        seed=params.seed,
+    ).fit(tf_idf(raw, idf), language_labels, len(counts.hashes), len(languages))
     # Columns no training row has carry no weight: leave them out of the stored model.
     used = idf > 0
     return TrainedModel(
@@ -200,6 +240,9 @@ def train_model(
         idf[used],
         model.weights_[used],
         model.bias_,
+        languages,
+        language_model.weights_[used],
+        language_model.bias_,
     )
 
 

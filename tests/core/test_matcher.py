@@ -71,8 +71,8 @@ def test_near_topic_traps_and_small_talk_are_declined(matcher: Matcher, question
 
 
 def test_a_member_named_in_a_group_message_is_chat_not_a_trap(matcher: Matcher) -> None:
-    result = matcher.match("@bot Dmytro asks what Zelensky agreed to 🤔")
-    assert (result.status, result.entry_id) == ("answered", "zelensky-position")
+    result = matcher.match("@bot Oksana here, Taras wants to know who wrote this article 🤔")
+    assert (result.status, result.entry_id) == ("answered", "article-authors")
 
 
 def test_a_false_premise_gets_the_answer_that_corrects_it(matcher: Matcher) -> None:
@@ -182,10 +182,10 @@ def test_a_cached_model_serves_only_its_own_examples(tmp_path: Path, knowledge_c
 # model; `make eval` measures every batch). Floors a little under what was measured.
 LOBO_FLOORS = {
     # batch: (min % right, max % wrong, min % declined)
-    "tuning18.yaml": (91.0, 2.5, 90.0),
-    "tuning20.yaml": (88.0, 2.0, 88.0),
-    "uk/tuning.yaml": (92.0, 3.0, 92.0),
-    "ru/tuning.yaml": (92.0, 3.0, 92.0),
+    "tuning18.yaml": (89.5, 2.5, 90.0),
+    "tuning20.yaml": (84.0, 1.0, 86.5),
+    "uk/tuning.yaml": (93.5, 2.5, 91.5),
+    "ru/tuning.yaml": (93.0, 3.0, 90.0),
 }
 
 

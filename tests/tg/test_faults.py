@@ -26,6 +26,7 @@ from bot.tg.views import answer_reply
 from tests.conftest import (
     ADMIN_ID,
     ADMIN_USERNAME,
+    CACHE_ENV,
     FAST_RECOVERY,
     TEST_TOKEN,
     TOKEN_SECRET,
@@ -192,7 +193,11 @@ async def test_user_who_blocked_the_bot_is_logged_quietly_and_the_next_chat_is_a
 
 
 def _environment(server: FakeTelegram, data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "TELEGRAM_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("BOT_", "TELEGRAM_")) or k == CACHE_ENV
+    }
     env.update(
         TELEGRAM_BOT_TOKEN=TEST_TOKEN,
         TELEGRAM_BASE_URL=server.base_url,

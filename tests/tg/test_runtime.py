@@ -29,7 +29,7 @@ from bot.tg.log_redaction import (
     configure_logging,
 )
 from bot.tg.stats_store import StatsStore
-from tests.conftest import TEST_TOKEN, RunningBot, unthrottled_rate_limiter
+from tests.conftest import CACHE_ENV, TEST_TOKEN, RunningBot, unthrottled_rate_limiter
 from tests.fakes.telegram_server import FakeTelegram
 
 REPO = Path(__file__).resolve().parents[2]
@@ -173,7 +173,11 @@ async def test_stopping_answers_every_update_already_fetched(bot: RunningBot):
 
 
 def _environment(telegram: FakeTelegram, data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "TELEGRAM_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("BOT_", "TELEGRAM_")) or k == CACHE_ENV
+    }
     env.update(
         TELEGRAM_BOT_TOKEN=TEST_TOKEN,
         TELEGRAM_BASE_URL=telegram.base_url,

@@ -24,6 +24,7 @@ from bot.tg.stats_store import MAX_STORED_QUESTION_CHARS, StatsStore
 from tests.conftest import (
     ADMIN_ID,
     ADMIN_USERNAME,
+    CACHE_ENV,
     TEST_TOKEN,
     TOKEN_SECRET,
     LaunchBot,
@@ -181,7 +182,11 @@ async def test_nothing_the_bot_sends_contains_the_token_even_when_things_fail(
 async def test_token_refused_at_start_exits_with_a_distinct_code_and_is_never_printed(
     telegram: FakeTelegram, tmp_path: Path
 ):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "TELEGRAM_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("BOT_", "TELEGRAM_")) or k == CACHE_ENV
+    }
     wrong = "987654321:AAHanotherTokenTelegramDoesNotKnow_xyz"
     env.update(
         TELEGRAM_BOT_TOKEN=wrong,
