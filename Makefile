@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # the Docker image's), dev (runtime plus the test tools) and the build backend.
 LOCKS := requirements.lock requirements-dev.lock requirements-build.lock
 
-.PHONY: run test lint eval bench bench-bot check clean lock docker-build docker-base
+.PHONY: run test lint eval bench bench-bot check clean lock docker-build docker-test docker-base
 
 # The project itself goes in with the locked build backend (--no-build-isolation), so that no
 # unpinned download takes part.
@@ -75,3 +75,8 @@ docker-base:
 
 docker-build:
 	bash docker/build-image.sh $(IMAGE) $(DOCKER_BASE)
+
+# Builds $(IMAGE):test and checks it against the fake Bot API (tests/docker/check_image.py).
+docker-test:
+	bash docker/build-image.sh $(IMAGE):test $(DOCKER_BASE)
+	$(PYTHON) -m tests.docker.check_image $(IMAGE):test

@@ -1,0 +1,1 @@
+"""Checks of the Docker image, run by `make docker-test` against the fake Bot API."""
