@@ -66,6 +66,10 @@ MAX_COMMANDS: Final = 100
 MAX_DESCRIPTION_LENGTH: Final = 512
 MAX_SHORT_DESCRIPTION_LENGTH: Final = 120
 MAX_NAME_LENGTH: Final = 64
+# language_code of the bot's commands, descriptions and name: "a two-letter ISO 639-1 language
+# code" or empty. Telegram answers a regional code such as "zh-hans" with this error.
+LANGUAGE_CODE: Final = re.compile(r"[a-z]{2}")
+INVALID_LANGUAGE_CODE: Final = "Bad Request: invalid language code specified"
 # Telegram accepts uploads up to 50 MB; aiohttp's default body limit is 1 MB.
 MAX_BODY_BYTES: Final = 50 * 1024 * 1024
 # stop() wakes every waiting handler first, so shutdown only waits for the ones that are
@@ -642,6 +646,14 @@ def _dangling_attachments(
             if name not in files and not isinstance(params.get(name), UploadedFile):
                 problems.append(f"{method}: {value} names no uploaded file")
     return problems
+
+
+def _language_code(params: Mapping[str, Any]) -> str:
+    """The language_code of a bot setting, "" for every language; refused like Telegram does."""
+    code = params.get("language_code", "")
+    if code and not LANGUAGE_CODE.fullmatch(code):
+        raise _ApiError(400, INVALID_LANGUAGE_CODE)
+    return str(code)
 
 
 def _has_button(markup: object, data: str) -> bool:
@@ -1635,7 +1647,7 @@ class FakeTelegram:
                 raise _ApiError(400, "Bad Request: BOT_COMMAND_INVALID")
             if not 1 <= len(command["description"]) <= 256:
                 raise _ApiError(400, "Bad Request: BOT_COMMAND_DESCRIPTION_INVALID")
-        key = self._scope_key(params.get("scope"), params.get("language_code", ""))
+        key = self._scope_key(params.get("scope"), _language_code(params))
         self.commands[key] = [
             {"command": command["command"], "description": command["description"]}
             for command in commands
@@ -1643,11 +1655,11 @@ class FakeTelegram:
         return True
 
     def _get_my_commands(self, params: JsonDict) -> list[JsonDict]:
-        key = self._scope_key(params.get("scope"), params.get("language_code", ""))
+        key = self._scope_key(params.get("scope"), _language_code(params))
         return list(self.commands.get(key, []))
 
     def _delete_my_commands(self, params: JsonDict) -> bool:
-        key = self._scope_key(params.get("scope"), params.get("language_code", ""))
+        key = self._scope_key(params.get("scope"), _language_code(params))
         self.commands.pop(key, None)
         return True
 
@@ -1657,7 +1669,7 @@ class FakeTelegram:
         value = params.get(name, "")
         if len(value) > limit:
             raise _ApiError(400, f"Bad Request: {name} is too long")
-        language = params.get("language_code", "")
+        language = _language_code(params)
         if value:
             store[language] = value
         else:
@@ -1670,7 +1682,7 @@ class FakeTelegram:
         )
 
     def _get_my_description(self, params: JsonDict) -> JsonDict:
-        return {"description": self.descriptions.get(params.get("language_code", ""), "")}
+        return {"description": self.descriptions.get(_language_code(params), "")}
 
     def _set_my_short_description(self, params: JsonDict) -> bool:
         return self._set_text_setting(
@@ -1678,14 +1690,14 @@ class FakeTelegram:
         )
 
     def _get_my_short_description(self, params: JsonDict) -> JsonDict:
-        language = params.get("language_code", "")
+        language = _language_code(params)
         return {"short_description": self.short_descriptions.get(language, "")}
 
     def _set_my_name(self, params: JsonDict) -> bool:
         return self._set_text_setting(self.names, params, "name", MAX_NAME_LENGTH)
 
     def _get_my_name(self, params: JsonDict) -> JsonDict:
-        language = params.get("language_code", "")
+        language = _language_code(params)
         return {"name": self.names.get(language, self.bot_first_name)}
 
     def _get_chat(self, params: JsonDict) -> JsonDict:

@@ -276,6 +276,38 @@ async def test_html_telegram_rejects_is_a_400_but_not_a_violation(
     assert telegram.violations == []
 
 
+async def test_command_menus_are_kept_per_scope_and_language_code(
+    telegram: FakeTelegram, api: httpx.AsyncClient
+) -> None:
+    commands = '[{"command": "help", "description": "Як ставити запитання"}]'
+    scope = '{"type": "all_private_chats"}'
+
+    set_uk = await post(api, "setMyCommands", commands=commands, scope=scope, language_code="uk")
+    got_uk = await post(api, "getMyCommands", scope=scope, language_code="uk")
+    got_default = await post(api, "getMyCommands", scope=scope)
+
+    assert set_uk.json() == {"ok": True, "result": True}
+    assert got_uk.json()["result"] == [{"command": "help", "description": "Як ставити запитання"}]
+    assert got_default.json()["result"] == []
+    assert telegram.my_commands({"type": "all_private_chats"}, "uk")[0]["command"] == "help"
+
+
+@pytest.mark.parametrize("code", ["zh-hans", "en-US", "UK", "ukr", "u"])
+async def test_a_language_code_that_is_not_two_iso_letters_is_refused_like_telegram(
+    telegram: FakeTelegram, api: httpx.AsyncClient, code: str
+) -> None:
+    commands = '[{"command": "help", "description": "How to ask"}]'
+
+    response = await post(api, "setMyCommands", commands=commands, language_code=code)
+    described = await post(api, "setMyDescription", description="About", language_code=code)
+
+    for refused in (response, described):
+        assert refused.status_code == 400
+        assert refused.json()["description"] == "Bad Request: invalid language code specified"
+    assert telegram.commands == {} and telegram.descriptions == {}
+    assert telegram.violations == []  # a well-typed value Telegram refuses, not a spec breach
+
+
 def test_privacy_mode_hides_group_chatter_from_the_bot() -> None:
     server = FakeTelegram(privacy_mode=True)
     group, user = server.group_chat(-5, "Talks"), server.user(7)
