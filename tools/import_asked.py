@@ -18,7 +18,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.core.evaluation import TUNING_FILES, batch_language, load_eval_set  # noqa: E402
+from bot.core.evaluation import (  # noqa: E402
+    HELDOUT_FILES,
+    TUNING_FILES,
+    VALIDATION_FILES,
+    batch_language,
+    load_eval_set,
+)
 from bot.core.knowledge import DEFAULT_KNOWLEDGE_DIR, load_knowledge  # noqa: E402
 from bot.core.textnorm import normalise  # noqa: E402
 
@@ -56,8 +62,10 @@ def main() -> int:
     for by_entry in knowledge.examples.values():
         curated.update(normalise(q) for qs in by_entry.values() for q in qs)
     curated.update(normalise(q) for qs in knowledge.examples_declined.values() for q in qs)
+    # A question also in the validation or held-out part (short ones coincide) stays fresh.
+    fresh = {normalise(c.question) for c in load_eval_set(*VALIDATION_FILES, *HELDOUT_FILES)}
     by_language: dict[str, tuple[dict[str, list[str]], list[str]]] = {}
-    seen = set(curated)
+    seen = curated | fresh
     for path in TUNING_FILES:
         language = batch_language(path)
         answered, declined = by_language.setdefault(language, ({}, []))

@@ -25,7 +25,8 @@ async def _admin_says(bot: RunningBot, text: str, count: int = 1) -> str:
     server = bot.server
     chat = server.private_chat(ADMIN_ID, "Boss", ADMIN_USERNAME)
     server.send_text(chat, server.user(ADMIN_ID, "Boss", ADMIN_USERNAME), text)
-    await bot.replies(chat["id"], count)
+    # A /reload whose examples changed trains a new model first (several seconds).
+    await bot.replies(chat["id"], count, timeout=60.0 if text == "/reload" else 5.0)
     return server.bot_texts(chat["id"])[-1]
 
 
