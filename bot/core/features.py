@@ -177,6 +177,16 @@ def question_vector(
     return columns.astype(np.int64), (values / norm).astype(np.float32)
 
 
+def known_share(text: str, hashes: npt.NDArray[np.uint32]) -> float:
+    """The share of the question's distinct features that the model has weights for."""
+    counts = hashed_counts(text)
+    if not counts or not len(hashes):
+        return 0.0
+    keys = np.fromiter(counts.keys(), dtype=np.uint32, count=len(counts))
+    where = np.minimum(np.searchsorted(hashes, keys), len(hashes) - 1)
+    return float(np.count_nonzero(hashes[where] == keys)) / len(keys)
+
+
 def grams_of(texts: Iterable[str]) -> dict[int, str]:
     """Hash -> one feature string that has it (to show which features weighed most)."""
     return {feature_hash(g): g for t in texts for g in feature_strings(t)}

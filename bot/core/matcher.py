@@ -17,6 +17,7 @@ from typing import Literal
 
 import numpy as np
 
+from bot.core.features import known_share
 from bot.core.knowledge import Knowledge
 from bot.core.language import CYRILLIC_LANGUAGES, detect_language, has_cyrillic
 from bot.core.textnorm import normalise
@@ -47,6 +48,9 @@ class MatchParams:
     answer_margin: float = 15.0
     # An entry this likely is offered as "did you mean" when nothing is answered outright.
     suggest_threshold: float = 15.0
+    # ...unless under this share of its features were ever seen: "zqxv zqxv" is no question
+    # to offer choices for. Typed questions, typos and all, have 0.7 or more.
+    suggest_min_known: float = 0.5
     max_suggestions: int = 3
     # A part of a longer message needs this many words to be decided on its own.
     part_min_words: int = 3
@@ -139,7 +143,11 @@ class Matcher:
         if ranked[0] is top and clear:
             return MatchResult("answered", question, top.entry_id, top.score, tuple(entries))
         plausible = tuple(c for c in entries if c.score >= p.suggest_threshold)
-        if ranked[0].entry_id == DECLINED or not plausible:
+        if (
+            ranked[0].entry_id == DECLINED
+            or not plausible
+            or known_share(question, self.model.hashes) < p.suggest_min_known
+        ):
             # Closest to the questions the article does not answer, or to nothing at all.
             return MatchResult(
                 "unknown", question, None, top.score, tuple(entries[: p.max_suggestions])
