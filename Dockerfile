@@ -50,8 +50,8 @@ ENV PATH=/opt/venv/bin:$PATH \
 RUN if python3 -m pip --version >/dev/null 2>&1; then \
         PIP_ROOT_USER_ACTION=ignore python3 -m pip uninstall --yes --quiet pip setuptools wheel; \
     fi \
-    && groupadd --system --gid 10001 bot \
-    && useradd --system --uid 10001 --gid bot --home-dir /app --no-create-home \
+    && groupadd --gid 10001 bot \
+    && useradd --uid 10001 --gid bot --home-dir /app --no-create-home \
         --shell /usr/sbin/nologin bot \
     && mkdir -p /data \
     && chown bot:bot /data

@@ -11,7 +11,8 @@ mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
 if ! command -v debootstrap >/dev/null; then
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap \
+        >/dev/null
 fi
 
 root=$(mktemp -d /tmp/talks-bot-base.XXXXXX)
