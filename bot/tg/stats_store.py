@@ -16,6 +16,8 @@ from rapidfuzz import fuzz
 from bot.core.textnorm import collapse_whitespace, normalise, strip_control_characters
 
 UnansweredReason = Literal["unknown", "none_of_these"]
+# One counted answer: its status, the question, and the language of the reply (None: unknown).
+RecordedAnswer = tuple[str, str, str | None]
 COUNTED_STATUSES: Final = ("answered", "suggest", "unknown", "none_of_these")
 
 # Bounds that keep the file small whatever users send. A question is stored only this far:
@@ -35,8 +37,12 @@ MAX_UNANSWERED_AGE_SECONDS: Final = 90 * 24 * 3600.0
 # and keeps apart different questions that differ in one short word ("what about china" /
 # "what about chile": 87.5, "weather in paris" / "weather in london": 67).
 SIMILAR_QUESTION_SCORE: Final = 90.0
+# Languages are the bot's own codes ("en", "uk"); the bound only keeps a bug from storing more.
+MAX_LANGUAGE_CHARS: Final = 8
 
-_SCHEMA_VERSION: Final = 1
+# 2 added the language of each question (the reply's language: "en", "uk", ...), in the
+# unanswered log and as counts per language. A database of schema 1 is migrated on opening.
+_SCHEMA_VERSION: Final = 2
 # Every statement is a constant; values are always bound as ? parameters. PRAGMA takes no
 # parameters, hence this one statement built from a constant.
 _SET_SCHEMA_VERSION: Final = f"PRAGMA user_version = {_SCHEMA_VERSION}"
@@ -51,18 +57,30 @@ CREATE TABLE IF NOT EXISTS unanswered (
     question TEXT NOT NULL,
     count INTEGER NOT NULL,
     last_seen REAL NOT NULL,
+    language TEXT,
     PRIMARY KEY (key, reason)
 );
+CREATE TABLE IF NOT EXISTS language_counts (
+    language TEXT PRIMARY KEY,
+    count INTEGER NOT NULL
+);
 """
+# Rows logged before schema 2 keep a NULL language: nobody knows what it was.
+_ADD_LANGUAGE_COLUMN: Final = "ALTER TABLE unanswered ADD COLUMN language TEXT"
 
 
 @dataclass(frozen=True)
 class UnansweredQuestion:
-    """One distinct unanswered question (as first worded) and how often it was asked."""
+    """One distinct unanswered question (as first worded) and how often it was asked.
+
+    `language` is the language it was last answered in; None for questions logged before
+    the store recorded languages.
+    """
 
     question: str
     reason: UnansweredReason
     count: int
+    language: str | None = None
 
 
 @dataclass(frozen=True)
@@ -74,6 +92,8 @@ class UnansweredGroup:
     unknown: int
     none_of_these: int
     variants: int
+    # The languages the group's questions were answered in, the most frequent first.
+    languages: tuple[str, ...] = ()
 
 
 def bounded_question(text: str) -> str:
@@ -101,10 +121,19 @@ def group_similar(
             unknown=sum(m.count for m in members if m.reason == "unknown"),
             none_of_these=sum(m.count for m in members if m.reason == "none_of_these"),
             variants=len({normalise(m.question) for m in members}),
+            languages=_languages_of(members),
         )
         for _, members in groups
     ]
     return sorted(result, key=lambda g: -g.count)
+
+
+def _languages_of(members: Sequence[UnansweredQuestion]) -> tuple[str, ...]:
+    counts: dict[str, int] = {}
+    for member in members:
+        if member.language:
+            counts[member.language] = counts.get(member.language, 0) + member.count
+    return tuple(sorted(counts, key=lambda language: (-counts[language], language)))
 
 
 class StatsStore:
@@ -140,39 +169,50 @@ class StatsStore:
                     f"{self.path} was written by a newer version (schema {version})"
                 )
             self._conn.executescript(_SCHEMA)
+            self._migrate()
             self._conn.execute(_SET_SCHEMA_VERSION)
             self._forget_old()
+
+    def _migrate(self) -> None:
+        """Bring a database of an older schema up to date, keeping its rows."""
+        columns = {row[1] for row in self._conn.execute("PRAGMA table_info(unanswered)")}
+        if "language" not in columns:
+            self._conn.execute(_ADD_LANGUAGE_COLUMN)
 
     def close(self) -> None:
         with self._lock:
             self._conn.close()
 
-    def record_answer(self, status: str, question: str) -> None:
-        """Count one answered question; unknown ones also go to the unanswered log."""
-        self.record_answers([(status, question)])
+    def record_answer(self, status: str, question: str, language: str | None = None) -> None:
+        """Count one answered question and its reply's language; log it if it was declined."""
+        self.record_answers([(status, question, language)])
 
-    def record_answers(self, answers: Sequence[tuple[str, str]]) -> None:
-        """Count answered questions, (status, question) each, in one transaction: all or none."""
+    def record_answers(self, answers: Sequence[RecordedAnswer]) -> None:
+        """Count answered questions (status, question, language) in one transaction: all or none."""
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
-                for status, question in answers:
+                for status, question, language in answers:
                     self._count(status)
+                    if language:
+                        self._count_language(language)
                     if status == "unknown" and any(ch.isalnum() for ch in question):
-                        self._log_unanswered(question, "unknown")
+                        self._log_unanswered(question, "unknown", language)
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
 
-    def record_unanswered(self, question: str, reason: UnansweredReason) -> None:
+    def record_unanswered(
+        self, question: str, reason: UnansweredReason, language: str | None = None
+    ) -> None:
         """Log a question that got no useful answer (declined, or "none of these")."""
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 if reason == "none_of_these":
                     self._count("none_of_these")
-                self._log_unanswered(question, reason)
+                self._log_unanswered(question, reason, language)
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")
@@ -185,18 +225,30 @@ class StatsStore:
         found = {str(status): int(count) for status, count in rows}
         return {status: found.get(status, 0) for status in COUNTED_STATUSES}
 
+    def language_counts(self) -> dict[str, int]:
+        """How many questions were answered in each language, the most frequent first."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT language, count FROM language_counts ORDER BY count DESC, language"
+            ).fetchall()
+        return {str(language): int(count) for language, count in rows}
+
     def unanswered(self, limit: int = 10) -> list[UnansweredGroup]:
         """The most frequent unanswered questions, similar ones grouped."""
         with self._lock:
             self._forget_old()
             rows = self._conn.execute(
-                "SELECT question, reason, count FROM unanswered ORDER BY count DESC, last_seen DESC"
+                "SELECT question, reason, count, language FROM unanswered "
+                "ORDER BY count DESC, last_seen DESC"
             ).fetchall()
         questions = [
             UnansweredQuestion(
-                str(q), "none_of_these" if r == "none_of_these" else "unknown", int(c)
+                str(q),
+                "none_of_these" if r == "none_of_these" else "unknown",
+                int(c),
+                str(lang) if lang else None,
             )
-            for q, r, c in rows
+            for q, r, c, lang in rows
         ]
         return group_similar(questions)[:limit]
 
@@ -214,16 +266,28 @@ class StatsStore:
             (status,),
         )
 
-    def _log_unanswered(self, question: str, reason: UnansweredReason) -> None:
+    def _count_language(self, language: str) -> None:
+        self._conn.execute(
+            "INSERT INTO language_counts (language, count) VALUES (?, 1) "
+            "ON CONFLICT (language) DO UPDATE SET count = count + 1",
+            (language[:MAX_LANGUAGE_CHARS],),
+        )
+
+    def _log_unanswered(
+        self, question: str, reason: UnansweredReason, language: str | None = None
+    ) -> None:
         text = bounded_question(question)
         key = normalise(text)
         if not key:
             return
+        # The same words may be asked from clients in several languages ("Jeddah?"): the row
+        # keeps the latest, and a row from before schema 2 gains one when asked again.
         self._conn.execute(
-            "INSERT INTO unanswered (key, reason, question, count, last_seen) "
-            "VALUES (?, ?, ?, 1, ?) ON CONFLICT (key, reason) "
-            "DO UPDATE SET count = count + 1, last_seen = excluded.last_seen",
-            (key, reason, text, self._clock()),
+            "INSERT INTO unanswered (key, reason, question, count, last_seen, language) "
+            "VALUES (?, ?, ?, 1, ?, ?) ON CONFLICT (key, reason) "
+            "DO UPDATE SET count = count + 1, last_seen = excluded.last_seen, "
+            "language = COALESCE(excluded.language, language)",
+            (key, reason, text, self._clock(), language[:MAX_LANGUAGE_CHARS] if language else None),
         )
         self._forget_old()
         excess = (
@@ -254,11 +318,11 @@ class AnswerRecorder:
 
     def __init__(self, store: StatsStore) -> None:
         self._store = store
-        self._next: list[tuple[str, str]] = []
+        self._next: list[RecordedAnswer] = []
         self._next_done: asyncio.Future[None] | None = None
         self._writer: asyncio.Task[None] | None = None
 
-    async def record_answer(self, status: str, question: str) -> None:
+    async def record_answer(self, status: str, question: str, language: str | None = None) -> None:
         """Count one answer (see StatsStore.record_answer); returns once it is stored."""
         loop = asyncio.get_running_loop()
         if self._next_done is None:
@@ -266,7 +330,7 @@ class AnswerRecorder:
             # Every caller may have been cancelled by the time a write fails.
             self._next_done.add_done_callback(_consume_exception)
         done = self._next_done
-        self._next.append((status, question))
+        self._next.append((status, question, language))
         if self._writer is None:
             self._writer = loop.create_task(self._write_batches())
         # Shielded: one caller cancelled (say, the bot stopping) must not drop the others.

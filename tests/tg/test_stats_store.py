@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import sqlite3
 from collections.abc import Sequence
@@ -13,6 +14,7 @@ import pytest
 from bot.tg.stats_store import (
     MAX_STORED_QUESTION_CHARS,
     AnswerRecorder,
+    RecordedAnswer,
     StatsStore,
     UnansweredQuestion,
     group_similar,
@@ -80,6 +82,50 @@ def test_newer_schema_is_refused_rather_than_misread(tmp_path: Path):
         raise AssertionError("a newer schema was opened")
 
 
+def test_each_unanswered_question_keeps_the_language_it_was_answered_in(tmp_path: Path):
+    store = StatsStore(tmp_path / "stats.sqlite3")
+    store.record_answer("unknown", "рецепт борщу", "uk")
+    store.record_answer("unknown", "Рецепт борщу!", "uk")
+    store.record_answer("unknown", "рецепт борщу", "en")  # the same words from an English chat
+    store.record_answer("answered", "Jeddah?", "uk")
+    store.record_answer("answered", "black sea", "en")
+    store.record_unanswered("переговоры", "none_of_these", "ru")
+    groups = {g.question: g for g in store.unanswered()}
+    assert groups["рецепт борщу"].languages == ("en",)  # the row keeps its latest language
+    assert groups["переговоры"].languages == ("ru",)
+    assert store.language_counts() == {"uk": 3, "en": 2}
+    store.close()
+
+
+def test_a_database_of_the_first_schema_is_migrated_keeping_its_rows(tmp_path: Path):
+    path = tmp_path / "stats.sqlite3"
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+        conn.executescript(
+            """
+            CREATE TABLE question_counts (status TEXT PRIMARY KEY, count INTEGER NOT NULL);
+            CREATE TABLE unanswered (
+                key TEXT NOT NULL, reason TEXT NOT NULL, question TEXT NOT NULL,
+                count INTEGER NOT NULL, last_seen REAL NOT NULL, PRIMARY KEY (key, reason)
+            );
+            INSERT INTO question_counts VALUES ('unknown', 3);
+            INSERT INTO unanswered VALUES ('recipe for borscht', 'unknown', 'recipe for borscht',
+                                           3, strftime('%s', 'now'));
+            PRAGMA user_version = 1;
+            """
+        )
+    store = StatsStore(path)
+    store.record_answer("unknown", "рецепт борщу", "uk")
+    assert store.counts()["unknown"] == 4
+    groups = {g.question: (g.count, g.languages) for g in store.unanswered()}
+    assert groups == {"recipe for borscht": (3, ()), "рецепт борщу": (1, ("uk",))}
+    store.record_answer("unknown", "recipe for borscht", "en")  # an old row learns its language
+    assert {g.question: g.languages for g in store.unanswered()}["recipe for borscht"] == ("en",)
+    store.close()
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    StatsStore(path).close()  # and a migrated database opens again as it is
+
+
 def test_similar_questions_are_grouped_under_the_most_frequent_wording():
     rows = [
         UnansweredQuestion("Who is Rutte?", "unknown", 1),
@@ -99,6 +145,16 @@ def test_similar_questions_are_grouped_under_the_most_frequent_wording():
     ]
 
 
+def test_a_group_lists_its_languages_most_frequent_first():
+    rows = [
+        UnansweredQuestion("рецепт борщу", "unknown", 1, "uk"),
+        UnansweredQuestion("рецепт борща", "unknown", 3, "ru"),
+        UnansweredQuestion("Рецепт борщу?", "unknown", 1, None),  # logged before languages
+    ]
+    [group] = group_similar(rows)
+    assert (group.count, group.languages) == (5, ("ru", "uk"))
+
+
 class CountingStore(StatsStore):
     """A real store that also counts its transactions."""
 
@@ -106,7 +162,7 @@ class CountingStore(StatsStore):
         super().__init__(path)
         self.transactions: list[int] = []
 
-    def record_answers(self, answers: Sequence[tuple[str, str]]) -> None:
+    def record_answers(self, answers: Sequence[RecordedAnswer]) -> None:
         self.transactions.append(len(answers))
         super().record_answers(answers)
 
