@@ -73,7 +73,7 @@ from bot.tg.log_redaction import configure_logging
 from bot.tg.request import AiohttpRequest
 from bot.tg.stats_store import StatsStore
 from bot.tg.views import (
-    CALLBACK_NONE,
+    CALLBACK_NONE_PATTERN,
     CALLBACK_SHOW,
     CALLBACK_SUGGESTION,
     admin_commands,
@@ -239,7 +239,7 @@ def register_handlers(app: TalksApplication) -> None:
     )
     app.add_handler(CallbackQueryHandler(suggestion_chosen, pattern=rf"^{CALLBACK_SUGGESTION}:"))
     app.add_handler(CallbackQueryHandler(entry_chosen, pattern=rf"^{CALLBACK_SHOW}:"))
-    app.add_handler(CallbackQueryHandler(none_of_these_chosen, pattern=rf"^{CALLBACK_NONE}$"))
+    app.add_handler(CallbackQueryHandler(none_of_these_chosen, pattern=CALLBACK_NONE_PATTERN))
     # Last of the buttons: callback data of an older version of the bot.
     app.add_handler(CallbackQueryHandler(stale_button))
     app.add_handler(InlineQueryHandler(inline_query))

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Final
 
-from telegram import Message, Update
+from telegram import Message, Update, User
 from telegram.constants import ChatType
 from telegram.error import NetworkError
 from telegram.ext import ContextTypes
@@ -17,8 +17,11 @@ from bot.core.answers import Answer
 from bot.core.knowledge import Knowledge, KnowledgeError
 from bot.tg.addressing import leading_command, question_in
 from bot.tg.context import BotContext, bot_context
+from bot.tg.language import language_of
 from bot.tg.send import replace_reply, send_reply, typing_while_slow
 from bot.tg.views import (
+    CALLBACK_NONE,
+    Callback,
     Reply,
     answer_reply,
     greeting_reply,
@@ -100,6 +103,10 @@ async def reply_in_chat(
         return await send_reply(context.bot, chat_id, reply, reply_to=reply_to)
 
 
+def _client_language(knowledge: Knowledge, user: User | None) -> str | None:
+    return language_of(user, knowledge.languages)
+
+
 def _remember(
     deps: BotContext, chat_id: int, question_id: int, answer: Answer, ids: Sequence[int]
 ) -> None:
@@ -116,11 +123,13 @@ async def answer_question(
     """Answer one question in the chat it came from, and count it."""
     deps = bot_context(context)
     snapshot = deps.holder.current  # one knowledge version for the whole update
-    answer = snapshot.answer(question)
-    sent = await reply_in_chat(context, message, answer_reply(answer, snapshot.knowledge.messages))
+    knowledge = snapshot.knowledge
+    client = _client_language(knowledge, message.from_user)
+    answer = snapshot.answer(question, fallback_language=client)
+    sent = await reply_in_chat(context, message, answer_reply(answer, knowledge))
     _remember(deps, message.chat.id, message.message_id, answer, [m.message_id for m in sent])
     if sent:
-        await deps.recorder.record_answer(answer.status, answer.question)
+        await deps.recorder.record_answer(answer.status, answer.question, answer.language)
 
 
 # -- questions ---------------------------------------------------------------------------
@@ -156,26 +165,33 @@ async def edited_question(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     if question is None:
         return
     snapshot = deps.holder.current
-    answer = snapshot.answer(question)
-    reply = answer_reply(answer, snapshot.knowledge.messages)
+    knowledge = snapshot.knowledge
+    client = _client_language(knowledge, message.from_user)
+    answer = snapshot.answer(question, fallback_language=client)
+    reply = answer_reply(answer, knowledge)
     if not _sender_within_budget(deps, _sender_of(message), len(reply.chunks)):
         return
     reply_to = message.message_id if _is_group(message) else None
     ids = await replace_reply(context.bot, message.chat.id, previous, reply, reply_to=reply_to)
     _remember(deps, message.chat.id, message.message_id, answer, ids)
-    await deps.recorder.record_answer(answer.status, answer.question)
+    await deps.recorder.record_answer(answer.status, answer.question, answer.language)
 
 
 # -- fixed replies -----------------------------------------------------------------------
 
 
 async def _knowledge_reply(
-    update: Update, context: ContextTypes.DEFAULT_TYPE, make: Callable[[Knowledge], Reply]
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    make: Callable[[Knowledge, str | None], Reply],
 ) -> None:
+    """A fixed reply in the language of the sender's client."""
     message = update.effective_message
     if message is None:
         return
-    await reply_in_chat(context, message, make(bot_context(context).holder.current.knowledge))
+    knowledge = bot_context(context).holder.current.knowledge
+    language = _client_language(knowledge, update.effective_user)
+    await reply_in_chat(context, message, make(knowledge, language))
 
 
 async def start_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -210,13 +226,13 @@ async def suggestion_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) 
     deps = bot_context(context)
     snapshot = deps.holder.current
     key = (message.chat.id, message.message_id)
-    _, entry_id = parse_callback(query.data)
-    answer = snapshot.answer_entry(entry_id, deps.suggested.get(key))
+    tapped = parse_callback(query.data)
+    answer = snapshot.answer_entry(tapped.entry_id, deps.suggested.get(key), tapped.language)
     if answer is None:  # the entry went away in a /reload since the buttons were sent
-        await query.answer(ui_text(snapshot.knowledge.messages, "suggestion_gone"))
+        await query.answer(_gone(snapshot.knowledge, tapped))
         return
     await query.answer()
-    reply = answer_reply(answer, snapshot.knowledge.messages)
+    reply = answer_reply(answer, snapshot.knowledge)
     reply_to = message.message_id if _is_group(message) else None
     await replace_reply(
         context.bot, message.chat.id, (message.message_id,), reply, reply_to=reply_to
@@ -231,16 +247,19 @@ async def none_of_these_chosen(update: Update, context: ContextTypes.DEFAULT_TYP
         return
     message = query.message
     deps = bot_context(context)
-    messages = deps.holder.current.knowledge.messages
+    tapped = parse_callback(query.data or CALLBACK_NONE)
+    wording = deps.holder.current.knowledge.wording(tapped.language)
     question = deps.suggested.pop((message.chat.id, message.message_id))
     replied = message.reply_to_message  # in groups the suggestions are threaded to the question
     if question is None and replied is not None and replied.text:
         question = replied.text
     await query.answer()
-    thanks = none_of_these_reply(messages)
+    thanks = none_of_these_reply(wording.messages)
     await replace_reply(context.bot, message.chat.id, (message.message_id,), thanks)
     if question:
-        await asyncio.to_thread(deps.store.record_unanswered, question, "none_of_these")
+        await asyncio.to_thread(
+            deps.store.record_unanswered, question, "none_of_these", wording.language
+        )
 
 
 async def entry_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -249,14 +268,19 @@ async def entry_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     if query is None or query.data is None or not isinstance(query.message, Message):
         return
     snapshot = bot_context(context).holder.current
-    _, entry_id = parse_callback(query.data)
-    answer = snapshot.answer_entry(entry_id)
+    tapped = parse_callback(query.data)
+    answer = snapshot.answer_entry(tapped.entry_id, language=tapped.language)
     if answer is None:
-        await query.answer(ui_text(snapshot.knowledge.messages, "suggestion_gone"))
+        await query.answer(_gone(snapshot.knowledge, tapped))
         return
     await query.answer()
-    reply = answer_reply(answer, snapshot.knowledge.messages)
+    reply = answer_reply(answer, snapshot.knowledge)
     await reply_in_chat(context, query.message, reply, query.from_user.id)
+
+
+def _gone(knowledge: Knowledge, tapped: Callback) -> str:
+    """What a button says when its entry is gone: in the language of the message it is under."""
+    return ui_text(knowledge.wording(tapped.language).messages, "suggestion_gone")
 
 
 async def stale_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -264,7 +288,8 @@ async def stale_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     query = update.callback_query
     if query is None:
         return
-    messages = bot_context(context).holder.current.knowledge.messages
+    knowledge = bot_context(context).holder.current.knowledge
+    messages = knowledge.wording(_client_language(knowledge, query.from_user)).messages
     await query.answer(ui_text(messages, "suggestion_gone"))
 
 
@@ -276,7 +301,9 @@ async def inline_query(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     query = update.inline_query
     if query is None:
         return
-    results = inline_results(bot_context(context).holder.current, query.query)
+    snapshot = bot_context(context).holder.current
+    language = _client_language(snapshot.knowledge, query.from_user)
+    results = inline_results(snapshot, query.query, language)
     await query.answer(results, cache_time=INLINE_CACHE_SECONDS, is_personal=False)
 
 
@@ -292,7 +319,9 @@ async def _admin_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     deps = bot_context(context)
     if user is None or not deps.is_admin(user.id):
         logger.info("Refused an admin command from user id %s", user.id if user else None)
-        await reply_in_chat(context, message, refusal_reply(deps.holder.current.knowledge.messages))
+        knowledge = deps.holder.current.knowledge
+        messages = knowledge.wording(_client_language(knowledge, user)).messages
+        await reply_in_chat(context, message, refusal_reply(messages))
         return None
     return message
 
@@ -322,8 +351,10 @@ async def stats_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         return
     deps = bot_context(context)
     counts = await asyncio.to_thread(deps.store.counts)
+    languages = await asyncio.to_thread(deps.store.language_counts)
     uptime = time.monotonic() - deps.started_at
-    await reply_in_chat(context, message, stats_reply(uptime, deps.holder.current, counts))
+    reply = stats_reply(uptime, deps.holder.current, counts, languages)
+    await reply_in_chat(context, message, reply)
 
 
 async def unanswered_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -347,7 +378,8 @@ async def test_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     if not question:
         await reply_in_chat(context, message, matches_usage_reply(snapshot.knowledge.messages))
         return
-    answer = snapshot.answer(question)
+    client = _client_language(snapshot.knowledge, message.from_user)
+    answer = snapshot.answer(question, fallback_language=client)
     ranked = snapshot.matcher.rank(answer.question, limit=TEST_MATCHES)
     await reply_in_chat(
         context, message, matches_reply(question, answer, ranked, snapshot.knowledge)

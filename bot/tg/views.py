@@ -28,6 +28,7 @@ from bot.core.answers import (
 from bot.core.knowledge import Knowledge, KnowledgeError
 from bot.core.matcher import Candidate
 from bot.core.service import ReloadReport, Snapshot
+from bot.core.wording import ENGLISH
 from bot.tg.stats_store import UnansweredGroup
 
 # Telegram's limit for callback_data, in bytes (Bot API, InlineKeyboardButton).
@@ -44,6 +45,12 @@ MAX_LISTED: Final = 25
 CALLBACK_SUGGESTION: Final = "a"  # a:<entry id> - answer in place of the "did you mean" message
 CALLBACK_SHOW: Final = "t"  # t:<entry id> - answer as a new message (topics, examples, related)
 CALLBACK_NONE: Final = "n"  # "None of these"
+# A button carries the language of the message it is under, so that the answer it brings is in
+# the language of the question asked, whoever taps it: "a:<entry id>:uk", "n:uk". English adds
+# nothing, which keeps the data of buttons sent before the bot spoke other languages valid.
+CALLBACK_LANGUAGE: Final = re.compile(r"[a-z]{2}")
+# The pattern of the "None of these" button's data, with its optional language.
+CALLBACK_NONE_PATTERN: Final = rf"^{CALLBACK_NONE}(:[a-z]{{2}})?$"
 
 _TAG: Final = re.compile(r"<[^>]+>")
 
@@ -102,80 +109,109 @@ def html_to_plain(chunk: str) -> str:
     return html.unescape(_TAG.sub("", chunk))
 
 
-def callback_data(kind: str, entry_id: str = "") -> str | None:
+@dataclass(frozen=True)
+class Callback:
+    """What a tapped button asks for: its kind, the entry it names and the reply's language."""
+
+    kind: str
+    entry_id: str
+    language: str
+
+
+def callback_data(kind: str, entry_id: str = "", language: str = ENGLISH) -> str | None:
     """Callback data for a button, or None if it would exceed Telegram's 64 bytes."""
-    data = f"{kind}:{entry_id}" if entry_id else kind
+    parts = [kind, entry_id] if entry_id else [kind]
+    # An id with a colon always names its language, so that its own tail is never read as one.
+    if language != ENGLISH or ":" in entry_id:
+        parts.append(language)
+    data = ":".join(parts)
     return data if len(data.encode("utf-8")) <= MAX_CALLBACK_DATA_BYTES else None
 
 
-def parse_callback(data: str) -> tuple[str, str]:
-    """(kind, entry id) of callback data made by `callback_data`."""
-    kind, _, entry_id = data.partition(":")
-    return kind, entry_id
+def parse_callback(data: str) -> Callback:
+    """The kind, entry id and language of callback data made by `callback_data`."""
+    kind, _, rest = data.partition(":")
+    if kind == CALLBACK_NONE:
+        return Callback(kind, "", rest or ENGLISH)
+    entry_id, colon, language = rest.rpartition(":")
+    if colon and CALLBACK_LANGUAGE.fullmatch(language):
+        return Callback(kind, entry_id, language)
+    return Callback(kind, rest, ENGLISH)
 
 
 def _label(text: str) -> str:
     return text if len(text) <= MAX_BUTTON_LABEL else text[: MAX_BUTTON_LABEL - 1].rstrip() + "…"
 
 
-def _entry_buttons(kind: str, items: Sequence[tuple[str, str]]) -> list[list[InlineKeyboardButton]]:
+def _entry_buttons(
+    kind: str, items: Sequence[tuple[str, str]], language: str
+) -> list[list[InlineKeyboardButton]]:
     rows = []
     for entry_id, label in items:
-        data = callback_data(kind, entry_id)
+        data = callback_data(kind, entry_id, language)
         if data is not None:  # an id too long for callback_data gets no button
             rows.append([InlineKeyboardButton(_label(label), callback_data=data)])
     return rows
 
 
-def answer_reply(answer: Answer, messages: Mapping[str, str]) -> Reply:
-    """An answer in HTML (quotes as blockquotes) with its "did you mean" or related buttons."""
+def answer_reply(answer: Answer, knowledge: Knowledge) -> Reply:
+    """An answer in HTML (quotes as blockquotes) with its "did you mean" or related buttons.
+
+    Everything around the quotes is in the answer's language, its buttons included.
+    """
     chunks = render_html(
-        answer,
-        paragraph_label=messages["paragraph_label"],
-        source_label=messages["source_label"],
+        answer, paragraph_label=answer.paragraph_label, source_label=answer.source_label
     )
+    language = answer.language
     keyboard: InlineKeyboardMarkup | None = None
     if answer.status == "suggest" and answer.suggestions:
-        rows = _entry_buttons(
-            CALLBACK_SUGGESTION, [(s.entry_id, s.question) for s in answer.suggestions[:3]]
-        )
-        rows.append([InlineKeyboardButton(messages["none_of_these"], callback_data=CALLBACK_NONE)])
+        suggestions = [(s.entry_id, s.question) for s in answer.suggestions[:3]]
+        rows = _entry_buttons(CALLBACK_SUGGESTION, suggestions, language)
+        none = knowledge.wording(language).messages["none_of_these"]
+        none_data = callback_data(CALLBACK_NONE, language=language) or CALLBACK_NONE
+        rows.append([InlineKeyboardButton(none, callback_data=none_data)])
         keyboard = InlineKeyboardMarkup(rows)
     elif answer.related:
-        rows = _entry_buttons(CALLBACK_SHOW, [(r.entry_id, r.question) for r in answer.related])
+        related = [(r.entry_id, r.question) for r in answer.related]
+        rows = _entry_buttons(CALLBACK_SHOW, related, language)
         keyboard = InlineKeyboardMarkup(rows) if rows else None
     return Reply(tuple(chunks), keyboard)
 
 
-def examples_keyboard(knowledge: Knowledge) -> InlineKeyboardMarkup:
+def examples_keyboard(knowledge: Knowledge, language: str | None = None) -> InlineKeyboardMarkup:
     """A few example questions (the lead question of the first topics) as buttons."""
+    wording = knowledge.wording(language)
     leads = [t.lead for t in knowledge.topics if knowledge.has_entry(t.lead)][:EXAMPLE_QUESTIONS]
-    items = [(lead, knowledge.entry(lead).questions[0]) for lead in leads]
-    return InlineKeyboardMarkup(_entry_buttons(CALLBACK_SHOW, items))
+    items = [(lead, wording.labels[lead]) for lead in leads]
+    return InlineKeyboardMarkup(_entry_buttons(CALLBACK_SHOW, items, wording.language))
 
 
-def topics_keyboard(knowledge: Knowledge) -> InlineKeyboardMarkup:
+def topics_keyboard(knowledge: Knowledge, language: str | None = None) -> InlineKeyboardMarkup:
     """One button per topic; tapping it answers the topic's lead entry."""
-    return InlineKeyboardMarkup(
-        _entry_buttons(CALLBACK_SHOW, [(t.lead, t.title) for t in knowledge.topics])
-    )
+    wording = knowledge.wording(language)
+    items = [(t.lead, wording.topics[t.id]) for t in knowledge.topics]
+    return InlineKeyboardMarkup(_entry_buttons(CALLBACK_SHOW, items, wording.language))
 
 
-def greeting_reply(knowledge: Knowledge) -> Reply:
-    return Reply.from_text(knowledge.messages["greeting"], examples_keyboard(knowledge))
+def greeting_reply(knowledge: Knowledge, language: str | None = None) -> Reply:
+    messages = knowledge.wording(language).messages
+    return Reply.from_text(messages["greeting"], examples_keyboard(knowledge, language))
 
 
-def help_reply(knowledge: Knowledge) -> Reply:
-    return Reply.from_text(knowledge.messages["help"])
+def help_reply(knowledge: Knowledge, language: str | None = None) -> Reply:
+    return Reply.from_text(knowledge.wording(language).messages["help"])
 
 
-def topics_reply(knowledge: Knowledge) -> Reply:
-    return Reply.from_text(knowledge.messages["topics_intro"], topics_keyboard(knowledge))
+def topics_reply(knowledge: Knowledge, language: str | None = None) -> Reply:
+    messages = knowledge.wording(language).messages
+    return Reply.from_text(messages["topics_intro"], topics_keyboard(knowledge, language))
 
 
-def source_reply(knowledge: Knowledge) -> Reply:
+def source_reply(knowledge: Knowledge, language: str | None = None) -> Reply:
     """The article the answers quote: outlet, title, authors (and date and link if known)."""
-    lines = [f"{knowledge.messages['source_label']}: {source_line(knowledge)}"]
+    wording = knowledge.wording(language)
+    line = source_line(knowledge, wording.language)
+    lines = [f"{wording.messages['source_label']}: {line}"]
     if knowledge.article.url:
         lines.append(knowledge.article.url)
     return Reply.from_text("\n".join(lines))
@@ -244,7 +280,13 @@ def format_duration(seconds: float) -> str:
     return " ".join(parts)
 
 
-def stats_reply(uptime_seconds: float, snapshot: Snapshot, counts: Mapping[str, int]) -> Reply:
+def stats_reply(
+    uptime_seconds: float,
+    snapshot: Snapshot,
+    counts: Mapping[str, int],
+    languages: Mapping[str, int] | None = None,
+) -> Reply:
+    """/stats: uptime, version, questions by outcome and by the language of their replies."""
     lines = [
         f"Uptime: {format_duration(uptime_seconds)}",
         f"Knowledge version: {snapshot.version} ({len(snapshot.knowledge.entries)} entries)",
@@ -253,6 +295,9 @@ def stats_reply(uptime_seconds: float, snapshot: Snapshot, counts: Mapping[str, 
         f"Unknown: {counts.get('unknown', 0)}",
         f"“None of these” taps: {counts.get('none_of_these', 0)}",
     ]
+    if languages:
+        listed = ", ".join(f"{language} {count}" for language, count in languages.items())
+        lines.append(f"Languages: {listed}")
     return Reply.from_text("\n".join(lines))
 
 
@@ -267,7 +312,8 @@ def unanswered_reply(groups: Sequence[UnansweredGroup]) -> Reply:
         if group.none_of_these:
             details.append(f"{group.none_of_these} × none of these")
         extra = f" ({'; '.join(details)})" if details else ""
-        lines.append(f"{number}. {group.count} × “{group.question}”{extra}")
+        tag = f" [{', '.join(group.languages)}]" if group.languages else ""
+        lines.append(f"{number}. {group.count} × “{group.question}”{tag}{extra}")
     return Reply.from_text("\n".join(lines))
 
 
@@ -278,7 +324,10 @@ def matches_reply(
     decision = f"Decision: {answer.status}"
     if answer.entry_id:
         decision += f" → {answer.entry_id}"
-    lines = [f"Question: “{clean_question(question)}”", f"{decision} (score {answer.score:.1f})"]
+    lines = [
+        f"Question: “{clean_question(question)}”",
+        f"{decision} (score {answer.score:.1f}, answered in {answer.language})",
+    ]
     if ranked:
         lines.append("Top matches:")
         for number, candidate in enumerate(ranked, 1):
@@ -306,26 +355,21 @@ def admin_commands(messages: Mapping[str, str]) -> list[BotCommand]:
     return [*user_commands(messages, private=True), *admin]
 
 
-def inline_entry_ids(snapshot: Snapshot, query: str) -> list[str]:
+def inline_entry_ids(snapshot: Snapshot, answer: Answer) -> list[str]:
     """Entries to offer for an inline query: the answer first, then other good matches."""
-    answer = snapshot.answer(query)
     threshold = snapshot.matcher.params.suggest_threshold
     ids = [answer.entry_id] if answer.entry_id else []
     ids.extend(s.entry_id for s in answer.suggestions)
-    ranked = snapshot.matcher.rank(clean_question(query), limit=MAX_INLINE_ANSWERS)
+    ranked = snapshot.matcher.rank(answer.question, limit=MAX_INLINE_ANSWERS)
     ids.extend(c.entry_id for c in ranked if c.score >= threshold)
     return list(dict.fromkeys(ids))[:MAX_INLINE_ANSWERS]
 
 
-def _inline_article(
-    result_id: str, title: str, answer: Answer, messages: Mapping[str, str]
-) -> InlineQueryResultArticle:
+def _inline_article(result_id: str, title: str, answer: Answer) -> InlineQueryResultArticle:
     # One quote keeps the shared message short; the bot's chat gives the full answer.
     short = replace(answer, citations=answer.citations[:1], related=(), suggestions=())
     chunks = render_html(
-        short,
-        paragraph_label=messages["paragraph_label"],
-        source_label=messages["source_label"],
+        short, paragraph_label=answer.paragraph_label, source_label=answer.source_label
     )
     return InlineQueryResultArticle(
         id=result_id,
@@ -339,25 +383,31 @@ def _inline_article(
     )
 
 
-def inline_results(snapshot: Snapshot, query: str) -> list[InlineQueryResultArticle]:
-    """Up to 5 answers as articles; the main topics for an empty query; a decline if none fit."""
+def inline_results(
+    snapshot: Snapshot, query: str, client_language: str | None = None
+) -> list[InlineQueryResultArticle]:
+    """Up to 5 answers as articles; the main topics for an empty query; a decline if none fit.
+
+    They are in the query's language, or the client's when the query does not tell.
+    """
     knowledge = snapshot.knowledge
-    messages = knowledge.messages
-    results = []
     if not query.strip():
+        wording = knowledge.wording(client_language)
+        results = []
         for number, topic in enumerate(knowledge.topics):
-            answer = snapshot.answer_entry(topic.lead)
+            answer = snapshot.answer_entry(topic.lead, language=wording.language)
             if answer is not None:
-                results.append(_inline_article(f"topic-{number}", topic.title, answer, messages))
+                title = wording.topics[topic.id]
+                results.append(_inline_article(f"topic-{number}", title, answer))
         return results
-    for number, entry_id in enumerate(inline_entry_ids(snapshot, query)):
-        answer = snapshot.answer_entry(entry_id, query)
+    asked = snapshot.answer(query, fallback_language=client_language)
+    wording = knowledge.wording(asked.language)
+    results = []
+    for number, entry_id in enumerate(inline_entry_ids(snapshot, asked)):
+        answer = snapshot.answer_entry(entry_id, query, language=wording.language)
         if answer is not None:
-            title = knowledge.entry(entry_id).questions[0]
-            results.append(_inline_article(f"answer-{number}", title, answer, messages))
+            results.append(_inline_article(f"answer-{number}", wording.labels[entry_id], answer))
     if not results:
-        answer = snapshot.answer(query)
-        results.append(
-            _inline_article("unknown", ui_text(messages, "inline_unknown_title"), answer, messages)
-        )
+        title = ui_text(wording.messages, "inline_unknown_title")
+        results.append(_inline_article("unknown", title, asked))
     return results

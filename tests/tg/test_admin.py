@@ -110,8 +110,8 @@ async def test_unanswered_lists_frequent_questions_with_similar_ones_grouped(bot
     listing = await _admin_says(bot, "/unanswered")
     assert listing.splitlines() == [
         "Most frequent unanswered questions:",
-        "1. 3 × “recipe for borscht” (2 similar wordings)",
-        "2. 1 × “who won the football match”",
+        "1. 3 × “recipe for borscht” [en] (2 similar wordings)",
+        "2. 1 × “who won the football match” [en]",
     ]
 
 

@@ -135,7 +135,7 @@ async def test_chunk_refused_with_429_is_retried_and_every_chunk_arrives_once_in
     bot = await launch_bot(knowledge_dir=knowledge_copy)
     server = bot.server
     expected = answer_reply(
-        bot.holder.current.answer(QUESTION), bot.holder.current.knowledge.messages
+        bot.holder.current.answer(QUESTION), bot.holder.current.knowledge
     ).chunks
     assert len(expected) >= 2
     server.inject_fault("sendMessage", delay=0.01)  # the first chunk goes through...
@@ -400,7 +400,7 @@ async def test_replies_during_repeated_reloads_each_come_from_one_whole_version(
     assert all(text.startswith("Reloaded: version") for text in server.bot_texts(ADMIN_ID))
     expected = {
         tag: {
-            question: answer_reply(snapshot.answer(question), snapshot.knowledge.messages).chunks
+            question: answer_reply(snapshot.answer(question), snapshot.knowledge).chunks
             for question in RELOAD_QUESTIONS
         }
         for tag, snapshot in snapshots.items()
