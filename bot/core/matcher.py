@@ -31,6 +31,8 @@ __all__ = ["DECLINED", "Candidate", "Explanation", "MatchParams", "MatchResult",
 # How sure the language head must be of a question in Latin letters.
 LANGUAGE_CONFIDENCE = 0.8
 UNTELLING_WORDS = 2
+# Classes ranked for a decision: the answer, its runner-up, suggestions and explanations.
+TOP_CLASSES = 12
 
 
 @dataclass(frozen=True)
@@ -122,15 +124,21 @@ class Matcher:
         self._known = {e.id for e in knowledge.entries}
         self._examples_by_entry: dict[str, list[str]] | None = None
 
-    def _probabilities(self, text: str) -> list[Candidate]:
+    def _probabilities(self, text: str, top: int = TOP_CLASSES) -> list[Candidate]:
+        """The `top` likeliest classes, best first: a decision needs no more, and sorting all
+        of 10,000 classes cost more than the model itself."""
         probabilities = self.model.probabilities(text)
-        order = np.argsort(-probabilities, kind="stable")
+        if len(probabilities) > top:
+            best = np.argpartition(-probabilities, top)[:top]
+            order = best[np.argsort(-probabilities[best], kind="stable")]
+        else:
+            order = np.argsort(-probabilities, kind="stable")
         return [Candidate(self._classes[i], float(probabilities[i]) * 100.0) for i in order]
 
     def rank(self, question: str, limit: int = 5) -> list[Candidate]:
         """The most likely entries for the question, best first (declined questions left out)."""
-        entries = [c for c in self._probabilities(question) if c.entry_id in self._known]
-        return entries[:limit]
+        ranked = self._probabilities(question, max(TOP_CLASSES, limit + 1))
+        return [c for c in ranked if c.entry_id in self._known][:limit]
 
     def _decide(self, question: str, ranked: Sequence[Candidate]) -> MatchResult:
         p = self.params
