@@ -15,6 +15,9 @@ from typing import Any, Final, TypeAlias
 from urllib.parse import urlsplit
 
 from telegram import (
+    Bot,
+    BotCommand,
+    BotCommandScope,
     BotCommandScopeAllGroupChats,
     BotCommandScopeAllPrivateChats,
     BotCommandScopeChat,
@@ -40,6 +43,7 @@ from telegram.ext import (
 from bot.config import ConfigError, Settings, logging_level
 from bot.core.knowledge import KnowledgeError
 from bot.core.service import KnowledgeHolder
+from bot.core.wording import ENGLISH
 from bot.tg.context import (
     BOT_CONTEXT_KEY,
     TYPING_DELAY_SECONDS,
@@ -246,25 +250,44 @@ def register_handlers(app: TalksApplication) -> None:
     app.add_error_handler(log_error)
 
 
+async def _set_menu(
+    bot: Bot, commands: list[BotCommand], scope: BotCommandScope, language: str
+) -> None:
+    # The English menu is the default one: Telegram shows it to every client language that
+    # has no menu of its own.
+    code = None if language == ENGLISH else language
+    await bot.set_my_commands(commands, scope=scope, language_code=code)
+
+
 async def set_command_menus(app: TalksApplication) -> None:
-    """Command menus: users' in private chats and in groups, plus admin commands for admins."""
+    """Command menus: users' in private chats and in groups, plus admin commands for admins.
+
+    One of each per language the knowledge base speaks, for clients set to that language.
+    """
     deps = bot_context_of(app.bot_data)
-    messages = deps.holder.current.knowledge.messages
+    knowledge = deps.holder.current.knowledge
     bot = app.bot
-    try:
-        await bot.set_my_commands(
-            user_commands(messages, private=True), scope=BotCommandScopeAllPrivateChats()
-        )
-        await bot.set_my_commands(
-            user_commands(messages, private=False), scope=BotCommandScopeAllGroupChats()
-        )
-    except TelegramError as error:  # a missing menu must not keep the bot from answering
-        logger.warning("Could not set the command menus: %s", error)
-    for admin_id in sorted(deps.admin_ids):
+    for language in knowledge.languages:
+        messages = knowledge.wording(language).messages
         try:
-            await bot.set_my_commands(admin_commands(messages), scope=BotCommandScopeChat(admin_id))
-        except TelegramError as error:  # e.g. the admin has not started a chat with the bot
-            logger.warning("Could not set the admin menu for user id %s: %s", admin_id, error)
+            private = user_commands(messages, private=True)
+            await _set_menu(bot, private, BotCommandScopeAllPrivateChats(), language)
+            groups = user_commands(messages, private=False)
+            await _set_menu(bot, groups, BotCommandScopeAllGroupChats(), language)
+        except TelegramError as error:  # a missing menu must not keep the bot from answering
+            logger.warning("Could not set the %s command menus: %s", language, error)
+    for admin_id in sorted(deps.admin_ids):
+        # A chat's own menu outranks every all-private-chats one, whatever the language, so
+        # an admin needs one per language too.
+        for language in knowledge.languages:
+            messages = knowledge.wording(language).messages
+            try:
+                await _set_menu(
+                    bot, admin_commands(messages), BotCommandScopeChat(admin_id), language
+                )
+            except TelegramError as error:  # e.g. the admin has not started a chat with the bot
+                logger.warning("Could not set the admin menu for user id %s: %s", admin_id, error)
+                break  # the other languages would fail the same way
     logger.info(
         "Bot @%s ready: knowledge version %s, %d admin(s)",
         bot.username,

@@ -3,13 +3,15 @@ does not tell; the article's quotes stay verbatim English."""
 
 from __future__ import annotations
 
+import logging
 import re
 
 import pytest
 
 from bot.core.service import Snapshot
 from bot.core.wording import Wording
-from tests.conftest import ADMIN_ID, ADMIN_USERNAME, RunningBot
+from tests.conftest import ADMIN_ID, ADMIN_USERNAME, LaunchBot, RunningBot
+from tests.fakes.telegram_server import FakeTelegram
 
 BOT = "@TalksTestBot"
 UKRAINIAN_QUESTION = "Коли Трамп говорив з Путіним?"  # -> trump-putin-call
@@ -278,6 +280,50 @@ async def test_help_topics_and_source_follow_the_client_language(
     assert _keyboard(calls[1]) == [(ru.topics[t.id], f"t:{t.lead}:ru") for t in topics]
     assert source_text.startswith(f"{ru.messages['source_label']}: Babel, “NATO Secretary")
     assert ru.messages["source_by"] in source_text
+
+
+async def test_command_menus_are_set_in_ukrainian_and_russian_for_every_scope(
+    bot: RunningBot, uk: Wording, ru: Wording
+):
+    server = bot.server
+    scopes = (
+        ({"type": "all_private_chats"}, ["start", "ask", "topics", "source", "help"]),
+        ({"type": "all_group_chats"}, ["ask", "topics", "source", "help"]),
+        (
+            {"type": "chat", "chat_id": ADMIN_ID},
+            ["start", "ask", "topics", "source", "help", "reload", "stats", "unanswered", "test"],
+        ),
+    )
+    for wording in (uk, ru):
+        for scope, names in scopes:
+            menu = server.my_commands(scope, wording.language)
+            assert [(c["command"], c["description"]) for c in menu] == [
+                (name, wording.messages[f"cmd_{name}"]) for name in names
+            ]
+    english = server.my_commands({"type": "all_private_chats"})
+    assert english[0]["description"] == "What this bot covers, with example questions"
+    calls = server.calls_to("setMyCommands")
+    assert all(call.ok for call in calls)
+    assert {call.params.get("language_code") for call in calls} == {None, "uk", "ru"}
+
+
+async def test_an_admin_whose_menu_is_refused_costs_one_call_and_one_warning(
+    launch_bot: LaunchBot, telegram: FakeTelegram, caplog: pytest.LogCaptureFixture
+):
+    caplog.set_level(logging.WARNING, logger="bot")
+    telegram.inject_fault(
+        "setMyCommands",
+        status=400,
+        description="Bad Request: chat not found",
+        times=None,
+        when=lambda params: (params.get("scope") or {}).get("chat_id") == 999,
+    )
+    await launch_bot(admin_ids=frozenset({999, ADMIN_ID}))
+    refused = [c for c in telegram.calls_to("setMyCommands") if not c.ok]
+    assert len(refused) == 1
+    [warning] = [r for r in caplog.records if "admin menu" in r.getMessage()]
+    assert "999" in warning.getMessage()
+    assert telegram.my_commands({"type": "chat", "chat_id": ADMIN_ID}, "ru")  # the others go on
 
 
 # -- inline mode -------------------------------------------------------------------------
