@@ -6,18 +6,16 @@ import heapq
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
-from typing import Literal
 
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 
 from bot.core.knowledge import Knowledge
+from bot.core.matcher import Candidate, MatchResult
 from bot.core.textnorm import capitalised_words, tokenize, uses_capitals
-
-Status = Literal["answered", "suggest", "unknown"]
 
 # Function words: they say nothing about *what* is asked.
 FUNCTION_WORDS = frozenset(
@@ -92,14 +90,14 @@ class MatchParams:
     """Scoring constants; each chosen by measurement with `python -m bot eval` (tuning part)."""
 
     # Score (0-100) at or above which the best entry is answered outright, provided it leads
-    # the next-best entry by `answer_margin`. First measured on the tuning part of session 1
+    # the next-best entry by `answer_margin`. First measured on the first tuning part
     # (342 in-scope, 115 out-of-scope): 50-55 with a lead of 3-4 gave the most right answers
     # with every out-of-scope question unanswered; a lead of 10 lost 3 points. Re-measured
     # after the knowledge base doubled its phrasings (which raise every score): on the
     # tuning part (1017 / 454) and the validation batch, 58 kept the right answers of 55
     # (92.5 -> 92.0 % and 83.8 -> 83.8 %) and cut wrong answers on the validation batch from
     # 2.6 to 1.9 %; 60 and 62 lost 2-3 points of right answers there.
-    # Session 3 (with question words at 0.7): a lead of 3.5 instead of 4 answered 0.3 % more
+    # With question words at 0.7, a lead of 3.5 instead of 4 answered 0.3 % more
     # of the tuning part right with the same wrong answers, validation unchanged.
     answer_threshold: float = 58.0
     answer_margin: float = 3.5
@@ -128,7 +126,7 @@ class MatchParams:
     # NATO?" went to the article's date (a phrasing asks whether the article is current).
     # Curated words keep their full weight: alias targets (ceasefire, outlet), the article's
     # names, and words in at least `characteristic_share` of some entry's phrasings
-    # (infrastructure, naive). Measured on the tuning part (1690 / 687, with session 3's
+    # (infrastructure, naive). Measured on the tuning part (1690 / 687, with the
     # fresh batches, before they were tuned on) and validation2: 1.0 -> 0.4 took them from
     # 88.2 / 1.2 / 97.4 to 89.7 / 1.1 / 96.9 and from 85.7 / 4.5 / 94.4 to 89.3 / 2.7 / 96.3
     # (right / wrong / declined); 0.3 and 0.5 did worse on validation2, 0.2 declined fewer
@@ -141,7 +139,7 @@ class MatchParams:
     # korea", "naive", whose entries lacked the one-word phrasing).
     single_term_needs_phrasing: bool = True
     # Weight of question words relative to their rarity weight. "Who" and "when" are what
-    # tells the article's authors from its date. Session 3 (tuning part 1690 / 687,
+    # tells the article's authors from its date. On the tuning part (1690 / 687,
     # validation 266 / 93): 0.35 -> 0.7 took them from 89.7 / 1.2 / 97.2 to 90.1 / 1.1 /
     # 97.1 and from 81.2 / 3.0 / 96.8 to 81.6 / 2.6 / 97.8; 0.9 and 1.2 declined fewer
     # validation traps (95.7 %).
@@ -180,31 +178,6 @@ class MatchParams:
     # for a fifth less matching time.
     fuzzy_candidates: int = 8
     max_suggestions: int = 3
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """An entry with its score for one question."""
-
-    entry_id: str
-    score: float
-
-
-@dataclass(frozen=True)
-class MatchResult:
-    """What the matcher decided for one question."""
-
-    status: Status
-    question: str
-    entry_id: str | None
-    score: float
-    candidates: tuple[Candidate, ...] = field(default=())
-
-    @property
-    def suggestions(self) -> tuple[str, ...]:
-        if self.status != "suggest":
-            return ()
-        return tuple(c.entry_id for c in self.candidates)
 
 
 @lru_cache(maxsize=1 << 16)
