@@ -452,7 +452,7 @@ def run_bot(settings: Settings) -> int:
         return EXIT_USAGE
     configure_logging(logging_level(settings), secrets=(token, settings.webhook_secret))
     try:
-        holder = KnowledgeHolder(settings.knowledge_dir)
+        holder = KnowledgeHolder(settings.knowledge_dir, cache_dir=settings.model_cache_dir)
     except KnowledgeError as error:
         logger.error("The knowledge base in %s is invalid:", settings.knowledge_dir)
         for problem in error.problems:
