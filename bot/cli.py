@@ -20,10 +20,12 @@ EXIT_USAGE = 2
 
 
 def _snapshot_or_report(
-    settings: Settings, err: TextIO, *, validate: bool = False
+    settings: Settings, err: TextIO, *, validate: bool = False, light: bool = False
 ) -> Snapshot | None:
     try:
-        return load_snapshot(settings.knowledge_dir, settings.model_cache_dir, validate=validate)
+        return load_snapshot(
+            settings.knowledge_dir, settings.model_cache_dir, validate=validate, light=light
+        )
     except KnowledgeError as exc:
         print(f"The knowledge base in {settings.knowledge_dir} is invalid:", file=err)
         for problem in exc.problems:
@@ -177,7 +179,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bot.bench import run_benchmarks
 
         return run_benchmarks(settings.knowledge_dir, quick=args.quick, out=sys.stdout)
-    snapshot = _snapshot_or_report(settings, sys.stderr)
+    # Answers on the command line start without numpy (a few questions at a millisecond
+    # each); eval matches thousands and takes the numpy model. The answers are the same.
+    snapshot = _snapshot_or_report(settings, sys.stderr, light=command != "eval")
     if snapshot is None:
         return EXIT_FAILURE
     if command == "eval":

@@ -14,11 +14,11 @@ import numpy as np
 import yaml
 
 from bot.core.answers import answer_language
-from bot.core.features import CountMatrix
 from bot.core.knowledge import Knowledge
 from bot.core.matcher import Matcher, MatchResult
 from bot.core.textnorm import normalise
 from bot.core.training import TrainingParams, train_model, training_examples
+from bot.core.vectors import CountMatrix
 
 EVAL_DIR = Path(__file__).resolve().parents[2] / "tests" / "eval"
 # The tuning part: batches written by different people from the article and ENTRIES.md

@@ -6,14 +6,11 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
-
-import yaml
 
 from bot.core.textnorm import normalise, normalise_for_quote_check
 from bot.core.wording import ENGLISH, NameForms, Wording, frozen, unfaithful
@@ -69,10 +66,6 @@ DEFAULT_KNOWLEDGE_DIR = Path(__file__).resolve().parents[2] / "knowledge"
 
 # Bounded so that a huge or hostile file cannot make a reload hang or exhaust memory.
 MAX_FILE_BYTES = 2_000_000
-
-
-# libyaml's parser when the wheel has it (it does on the usual platforms): ~10x faster loads.
-_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -298,8 +291,13 @@ def _read_yaml(
         out.error(name, None, None, f"is {len(raw)} bytes, more than the {MAX_FILE_BYTES} allowed")
         out.unreadable.add(name)
         return None
+    # Imported here: a start from the validated cache reads no YAML and skips yaml's import.
+    import yaml
+
+    # libyaml's parser when the wheel has it (it does on the usual platforms): ~10x faster.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        data = yaml.load(raw.decode("utf-8"), Loader=_SafeLoader)
+        data = yaml.load(raw.decode("utf-8"), Loader=loader)
         if data is None and not may_be_empty:
             # An empty file would otherwise load as "nothing to say" and fail much later.
             out.error(name, None, None, "is empty")
@@ -1079,6 +1077,8 @@ def load_knowledge_cached(directory: Path | str, cache_dir: Path | None) -> Know
     except (OSError, ValueError, KeyError, TypeError):
         pass  # not cached yet (or unreadable): validate it now
     knowledge = load_knowledge(directory)
+    import tempfile  # only to write the cache, off the cold path
+
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(

@@ -1,11 +1,12 @@
 """Match a question to a knowledge-base entry with the learned model: answer, suggest or decline.
 
 The pipeline: normalise -> features (bot/core/features.py) -> model probabilities
-(bot/core/training.py) -> decision. The decision answers when the best entry is likely
-enough and clearly ahead of the next class (the declined questions are one of the classes),
-offers "did you mean" when entries are plausible but not clear, and declines otherwise. A
-message that holds more than one sentence or question is also decided part by part, so that
-chatter or a second question beside an answerable one does not drown it.
+(bot/core/scoring.py: the numpy model, or its cached file read in place) -> decision. The
+decision answers when the best entry is likely enough and clearly ahead of the next class
+(the declined questions are one of the classes), offers "did you mean" when entries are
+plausible but not clear, and declines otherwise. A message that holds more than one sentence
+or question is also decided part by part, so that chatter or a second question beside an
+answerable one does not drown it.
 """
 
 from __future__ import annotations
@@ -15,13 +16,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-import numpy as np
-
-from bot.core.features import known_share
 from bot.core.knowledge import Knowledge
 from bot.core.language import CYRILLIC_LANGUAGES, detect_language, has_cyrillic
+from bot.core.scoring import DECLINED, Scorer
 from bot.core.textnorm import normalise
-from bot.core.training import DECLINED, TrainedModel, training_examples
 
 Status = Literal["answered", "suggest", "unknown"]
 
@@ -114,7 +112,7 @@ class Matcher:
     """The learned matcher for one knowledge version and its model."""
 
     def __init__(
-        self, knowledge: Knowledge, model: TrainedModel, params: MatchParams | None = None
+        self, knowledge: Knowledge, model: Scorer, params: MatchParams | None = None
     ) -> None:
         self.knowledge = knowledge
         self.model = model
@@ -125,15 +123,11 @@ class Matcher:
         self._examples_by_entry: dict[str, list[str]] | None = None
 
     def _probabilities(self, text: str, top: int = TOP_CLASSES) -> list[Candidate]:
-        """The `top` likeliest classes, best first: a decision needs no more, and sorting all
-        of 10,000 classes cost more than the model itself."""
-        probabilities = self.model.probabilities(text)
-        if len(probabilities) > top:
-            best = np.argpartition(-probabilities, top)[:top]
-            order = best[np.argsort(-probabilities[best], kind="stable")]
-        else:
-            order = np.argsort(-probabilities, kind="stable")
-        return [Candidate(self._classes[i], float(probabilities[i]) * 100.0) for i in order]
+        """The `top` likeliest classes, best first: a decision needs no more."""
+        return [
+            Candidate(self._classes[i], probability * 100.0)
+            for i, probability in self.model.ranked(text, top)
+        ]
 
     def rank(self, question: str, limit: int = 5) -> list[Candidate]:
         """The most likely entries for the question, best first (declined questions left out)."""
@@ -154,7 +148,7 @@ class Matcher:
         if (
             ranked[0].entry_id == DECLINED
             or not plausible
-            or known_share(question, self.model.hashes) < p.suggest_min_known
+            or self.model.known_share(question) < p.suggest_min_known
         ):
             # Closest to the questions the article does not answer, or to nothing at all.
             return MatchResult(
@@ -235,6 +229,8 @@ class Matcher:
 
     def _examples(self) -> dict[str, list[str]]:
         if self._examples_by_entry is None:
+            from bot.core.training import training_examples  # for explanations only
+
             by_entry: dict[str, list[str]] = {}
             for example in training_examples(self.knowledge):
                 by_entry.setdefault(example.label, []).append(example.text)

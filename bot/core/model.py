@@ -9,13 +9,15 @@ on /reload. Minibatch Adagrad with a fixed seed: the same rows give the same wei
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
-from bot.core.features import SparseRows
+from bot.core.vectors import SparseRows
 
 FloatArray = npt.NDArray[np.float32]
+_F = TypeVar("_F", np.float32, np.float64)
 
 
 @dataclass
@@ -70,10 +72,10 @@ class SoftmaxRegression:
         return softmax(scores)
 
 
-def softmax(scores: FloatArray) -> FloatArray:
+def softmax(scores: npt.NDArray[_F]) -> npt.NDArray[_F]:
     shifted = scores - scores.max(axis=-1, keepdims=True)
     exp = np.exp(shifted)
-    result: FloatArray = exp / exp.sum(axis=-1, keepdims=True)
+    result: npt.NDArray[_F] = exp / exp.sum(axis=-1, keepdims=True)
     return result
 
 

@@ -9,7 +9,6 @@ of exactly those, and never serves another knowledge version's examples.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -21,40 +20,21 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from bot.core.features import (
-    FEATURES_VERSION,
+from bot.core.features import FEATURES_VERSION, feature_hash, feature_strings
+from bot.core.knowledge import Knowledge
+from bot.core.model import SoftmaxRegression, softmax
+from bot.core.model_cache import TrainingParams
+from bot.core.scoring import CACHE_FORMAT, DECLINED
+from bot.core.textnorm import normalise
+from bot.core.vectors import (
     CountMatrix,
-    feature_hash,
-    feature_strings,
     inverse_document_frequency,
+    known_share,
     question_vector,
     tf_idf,
 )
-from bot.core.knowledge import Knowledge
-from bot.core.model import SoftmaxRegression, softmax
-from bot.core.textnorm import normalise
 
-# The class of questions the article does not answer.
-DECLINED = "!declined"
-CACHE_FORMAT = 2
-
-
-@dataclass(frozen=True)
-class TrainingParams:
-    """The model's training constants; each chosen by leave-one-batch-out measurement."""
-
-    # Passes over the examples, minibatch size and Adagrad's step. Measured leave-one-batch-
-    # out on English tuning batches: 10 epochs of 64 gave the figures of scikit-learn's fully
-    # converged LogisticRegression (C=10) within a point, in half its training time; 15
-    # epochs did no better.
-    epochs: int = 10
-    batch_size: int = 64
-    learning_rate: float = 0.5
-    # L2 penalty per example. On the seven hardest tuning batches left out in turn (right /
-    # wrong / declined at the shipped thresholds): 1e-6 gave 95.4 / 0.84 / 95.7, 1e-5 93.8 /
-    # 0.94 / 94.4, 1e-4 88.4 / 0.66 / 96.0, none 95.0 / 1.03 / 95.2 (and twice the time).
-    l2: float = 1e-6
-    seed: int = 0
+__all__ = ["DECLINED", "Example", "TrainedModel", "TrainingParams", "train_model"]
 
 
 @dataclass(frozen=True)
@@ -115,27 +95,46 @@ class TrainedModel:
     )
     language_bias: npt.NDArray[np.float32] = field(default_factory=lambda: np.zeros(0, np.float32))
 
+    def _scores(
+        self, text: str, weights: npt.NDArray[np.float32], bias: npt.NDArray[np.float32]
+    ) -> npt.NDArray[np.float64]:
+        columns, values = question_vector(text, self.hashes, self.idf)
+        scores: npt.NDArray[np.float64] = bias.astype(np.float64) + values @ weights[
+            columns
+        ].astype(np.float64)
+        return scores
+
+    def probabilities(self, text: str) -> npt.NDArray[np.float64]:
+        """The probability of each class (in `classes` order) for one question."""
+        result: npt.NDArray[np.float64] = softmax(self._scores(text, self.weights, self.bias))
+        return result
+
+    def ranked(self, text: str, top: int) -> list[tuple[int, float]]:
+        # Sorting all of 10,000 classes cost more than the model itself: partition first.
+        probabilities = self.probabilities(text)
+        if len(probabilities) > top:
+            best = np.argpartition(-probabilities, top)[:top]
+            order = best[np.argsort(-probabilities[best], kind="stable")]
+        else:
+            order = np.argsort(-probabilities, kind="stable")
+        return [(int(i), float(probabilities[i])) for i in order]
+
     def language_probabilities(self, text: str) -> dict[str, float]:
         """The probability of each language the examples are written in, for one question."""
         if not self.languages:
             return {}
-        columns, values = question_vector(text, self.hashes, self.idf)
-        scores = self.language_bias + values @ self.language_weights[columns]
+        scores = self._scores(text, self.language_weights, self.language_bias)
         return dict(zip(self.languages, map(float, softmax(scores)), strict=True))
 
-    def probabilities(self, text: str) -> npt.NDArray[np.float32]:
-        """The probability of each class (in `classes` order) for one question."""
-        columns, values = question_vector(text, self.hashes, self.idf)
-        scores = self.bias + values @ self.weights[columns]
-        result: npt.NDArray[np.float32] = softmax(scores)
-        return result
+    def known_share(self, text: str) -> float:
+        return known_share(text, self.hashes)
 
     def contributions(self, text: str, class_index: int, limit: int) -> list[tuple[str, float]]:
         """The question's features that weigh most for one class, with their weights."""
         columns, values = question_vector(text, self.hashes, self.idf)
         by_hash = {feature_hash(g): g for g in feature_strings(text)}
         weights = values * self.weights[columns, class_index]
-        order = np.argsort(-np.abs(weights))[:limit]
+        order = np.argsort(-np.abs(weights), kind="stable")[:limit]
         return [(by_hash.get(int(self.hashes[columns[i]]), "?"), float(weights[i])) for i in order]
 
     def save(self, path: Path) -> None:
@@ -244,60 +243,3 @@ def train_model(
         language_model.weights_[used],
         language_model.bias_,
     )
-
-
-def load_or_train(
-    knowledge: Knowledge, cache_dir: Path | None, params: TrainingParams | None = None
-) -> TrainedModel:
-    """The model for this knowledge: from the cache when it holds it, else trained (and
-    cached when the directory is writable; a read-only one only costs the training)."""
-    params = params or TrainingParams()
-    index = cache_dir / f"index-{_index_key(knowledge, params)}.txt" if cache_dir else None
-    if index is not None:
-        # The version's model key, written when it was first trained: collecting and hashing
-        # every example costs more than the rest of a cold start.
-        with contextlib.suppress(OSError, ValueError):
-            key = index.read_text(encoding="ascii").strip()
-            cached = _RECENT.get(key) or TrainedModel.load(_model_path(index.parent, key), key)
-            if cached is not None:
-                return _remember(cached)
-    examples = training_examples(knowledge)
-    key = model_key(examples, params)
-    model = _RECENT.get(key)
-    path = _model_path(cache_dir, key) if cache_dir is not None else None
-    if model is None and path is not None and path.is_file():
-        model = TrainedModel.load(path, key)
-    if model is None:
-        model = train_model(examples, params)
-    if path is not None and index is not None:
-        with contextlib.suppress(OSError):
-            if not path.is_file():
-                model.save(path)
-            index.write_text(key, encoding="ascii")
-    return _remember(model)
-
-
-def _model_path(cache_dir: Path, key: str) -> Path:
-    return cache_dir / f"model-{key}.npz"
-
-
-def _index_key(knowledge: Knowledge, params: TrainingParams) -> str:
-    """Knowledge version, parameters and the code that turns them into examples and features."""
-    digest = hashlib.sha256(knowledge.version.encode())
-    digest.update(json.dumps(asdict(params), sort_keys=True).encode())
-    for name in ("training.py", "features.py", "model.py", "textnorm.py"):
-        digest.update(Path(__file__).with_name(name).read_bytes())
-    return digest.hexdigest()[:20]
-
-
-# Models of this process, by key: a reload that changes only answers reuses the model, and
-# so do the many knowledge copies of the test suite. A few versions at most are kept.
-_RECENT: dict[str, TrainedModel] = {}
-_RECENT_LIMIT = 4
-
-
-def _remember(model: TrainedModel) -> TrainedModel:
-    _RECENT[model.key] = model
-    while len(_RECENT) > _RECENT_LIMIT:
-        del _RECENT[next(iter(_RECENT))]
-    return model

@@ -13,14 +13,9 @@ from bot.core.evaluation import EVAL_DIR, leave_one_batch_out
 from bot.core.features import transliterate
 from bot.core.knowledge import DEFAULT_KNOWLEDGE_DIR, load_knowledge
 from bot.core.matcher import Matcher, message_parts
+from bot.core.model_cache import load_model
 from bot.core.service import Snapshot, load_snapshot
-from bot.core.training import (
-    TrainedModel,
-    TrainingParams,
-    load_or_train,
-    train_model,
-    training_examples,
-)
+from bot.core.training import TrainedModel, TrainingParams, train_model, training_examples
 
 
 @pytest.fixture(scope="module")
@@ -166,7 +161,7 @@ def test_training_is_deterministic_and_the_cache_gives_back_the_same_model(
 
 
 def test_a_cached_model_serves_only_its_own_examples(tmp_path: Path, knowledge_copy: Path) -> None:
-    shipped = load_or_train(load_knowledge(DEFAULT_KNOWLEDGE_DIR), tmp_path)
+    shipped = load_model(load_knowledge(DEFAULT_KNOWLEDGE_DIR), tmp_path)
     assert list(tmp_path.glob("model-*.npz"))
     qa = knowledge_copy / "qa.yaml"
     qa.write_text(
@@ -175,7 +170,7 @@ def test_a_cached_model_serves_only_its_own_examples(tmp_path: Path, knowledge_c
         ),
         encoding="utf-8",
     )
-    changed = load_or_train(load_knowledge(knowledge_copy), tmp_path, TrainingParams(epochs=1))
+    changed = load_model(load_knowledge(knowledge_copy), tmp_path, TrainingParams(epochs=1))
     assert changed.key != shipped.key
     assert len(list(tmp_path.glob("model-*.npz"))) == 2
 
