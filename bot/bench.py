@@ -23,6 +23,8 @@ from bot.core import keyword_matcher
 from bot.core.evaluation import EVAL_DIR, HELDOUT_FILES, LANGUAGES, TUNING_FILES, load_eval_set
 from bot.core.knowledge import Entry, Knowledge
 from bot.core.matcher import Matcher, message_parts
+from bot.core.model_cache import model_path
+from bot.core.scoring import StoredModel
 from bot.core.service import load_snapshot
 from bot.core.textnorm import normalise
 from bot.core.training import DECLINED, TrainedModel, training_examples
@@ -278,8 +280,12 @@ def _measure(
     began = time.perf_counter()
     load_at_start = os.getloadavg()
     cache, data = tmp / "cache", tmp / "data"
+    # Bytecode is written and reused, as after an installation (pip compiles it) or on any
+    # second start: a PYTHONDONTWRITEBYTECODE in this environment would make every cold
+    # start compile the project again, which no installed bot does.
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
+        "PYTHONPYCACHEPREFIX": str(tmp / "pycache"),
         "TELEGRAM_BOT_TOKEN": "",
         "BOT_KNOWLEDGE_DIR": str(knowledge_dir),
         "BOT_CACHE_DIR": str(cache),
@@ -295,11 +301,12 @@ def _measure(
     warmed = _wall_ms(ask["en"], env)
     snapshot = load_snapshot(knowledge_dir, cache)
     knowledge, learned = snapshot.knowledge, snapshot.matcher
+    assert isinstance(learned.model, TrainedModel)  # the bot's model, not the light one
     report.say(
         f"Model cache warmed by a first `python -m bot ask` in {warmed / 1000:.1f} s "
         "(validation + training: a start without a cache)."
     )
-    _shipped_latency(report, knowledge, learned, files, plan)
+    _shipped_latency(report, knowledge, learned, files, plan, cache)
     _large(report, knowledge, learned.model, files, plan)
     del snapshot, learned
     gc.collect()
@@ -326,6 +333,7 @@ def _shipped_latency(
     learned: Matcher,
     files: Sequence[Path],
     plan: BenchPlan,
+    cache: Path | None = None,
 ) -> None:
     cases = load_eval_set(*files)
     questions = [c.question for c in cases]
@@ -333,9 +341,10 @@ def _shipped_latency(
     counts = ", ".join(f"{lang} {languages.count(lang):,}" for lang in LANGUAGES)
     keyword = keyword_matcher.Matcher(knowledge)
     per_round = max(1, plan.repeats // ROUNDS)
+    features = len(learned.model.hashes) if isinstance(learned.model, TrainedModel) else 0
     report.say(
         f"\nMatching latency per question, shipped base ({len(knowledge.entries)} entries; "
-        f"model: {len(learned.model.classes)} classes, {len(learned.model.hashes):,} features)\n"
+        f"model: {len(learned.model.classes)} classes, {features:,} features)\n"
         f"  {len(questions):,} evaluation questions ({counts}) x {per_round * ROUNDS}, in "
         f"{ROUNDS} shuffled rounds;\n  each round times the learned matcher, then the keyword "
         "matcher in the same order,\n  so that both see the same machine load."
@@ -366,6 +375,18 @@ def _shipped_latency(
             time_calls(_naive_baseline(knowledge), sample, 1),
         )
     )
+    if isinstance(learned.model, TrainedModel) and cache is not None:
+        # The command line's model: the same answers without numpy (see bot/core/scoring.py).
+        stored = StoredModel.open(model_path(cache, learned.model.key), learned.model.key)
+        if stored is not None:
+            light = Matcher(knowledge, stored)
+            report.say(
+                _line(
+                    f"same matcher, cached file without numpy (command line), "
+                    f"{_every(plan.baseline_stride)} question",
+                    time_calls(light.match, sample, 1),
+                )
+            )
 
 
 def _large(
@@ -467,6 +488,10 @@ def _loading(report: _Report, knowledge_dir: Path, cache: Path, plan: BenchPlan)
             "from pathlib import Path\nfrom bot.core.service import load_snapshot",
             "load_snapshot(sys.argv[1], Path(sys.argv[2]))",
         ),
+        "load_snapshot, light (warm cache, no numpy)": _timed_script(
+            "from pathlib import Path\nfrom bot.core.service import load_snapshot",
+            "load_snapshot(sys.argv[1], Path(sys.argv[2]), light=True)",
+        ),
     }
     samples: dict[str, list[float]] = {name: [] for name in scripts}
     for _ in range(plan.processes):
@@ -487,6 +512,8 @@ def _cold_start(
     commands = {"bare": [sys.executable, "-c", BARE_INTERPRETER], **ask}
     samples: dict[str, list[float]] = {name: [] for name in commands}
     names = list(commands)
+    for name in names:  # bytecode in place for every command
+        _wall_ms(commands[name], env)
     for run in range(plan.processes):
         # Rotated each run, so that none of them always follows the same one.
         for name in names[run % len(names) :] + names[: run % len(names)]:
