@@ -20,6 +20,9 @@ HEARTBEAT_FILE: Final = "heartbeat"
 # before retrying. 90 s is three of the longest gaps a working bot has: older means polling
 # (or, with webhooks, the event loop) has stopped making progress.
 MAX_HEARTBEAT_AGE_SECONDS: Final = 90.0
+# BOT_HEALTH_MAX_AGE (seconds) sets another limit: a bot with a shorter poll timeout, or a test
+# that needs to see unhealthy sooner.
+MAX_AGE_ENV: Final = "BOT_HEALTH_MAX_AGE"
 
 
 def heartbeat_path(data_dir: Path | str) -> Path:
@@ -47,14 +50,32 @@ def is_healthy(
     return age is not None and age <= max_age
 
 
+def max_age(env: Mapping[str, str]) -> float | None:
+    """The limit BOT_HEALTH_MAX_AGE sets (the default when unset), None when it is not a
+    positive number of seconds."""
+    raw = env.get(MAX_AGE_ENV, "").strip()
+    if not raw:
+        return MAX_HEARTBEAT_AGE_SECONDS
+    try:
+        value = float(raw)
+    except ValueError:
+        return None
+    return value if 0 < value < float("inf") else None
+
+
 def main(env: Mapping[str, str] = os.environ, out: TextIO = sys.stdout) -> int:
     """Exit status for a container health check: 0 healthy, 1 unhealthy."""
+    limit = max_age(env)
+    if limit is None:
+        # A typo must not make a dead bot look alive, nor a live one dead: say so, loudly.
+        print(f"unhealthy: {MAX_AGE_ENV} must be a positive number of seconds", file=out)
+        return 1
     path = heartbeat_path(env.get("BOT_DATA_DIR", "").strip() or "data")
     age = heartbeat_age(path)
     if age is None:
         print(f"unhealthy: no heartbeat at {path}", file=out)
         return 1
-    if age > MAX_HEARTBEAT_AGE_SECONDS:
+    if age > limit:
         print(f"unhealthy: last heartbeat {age:.0f}s ago", file=out)
         return 1
     print(f"healthy: last heartbeat {age:.0f}s ago", file=out)

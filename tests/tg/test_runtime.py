@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import sys
+import time
 from pathlib import Path
 
 import aiohttp
@@ -20,7 +21,12 @@ from bot.core.knowledge import DEFAULT_KNOWLEDGE_DIR
 from bot.core.service import KnowledgeHolder, Snapshot
 from bot.tg import health as tg_health
 from bot.tg.app import build_application, run_bot, webhook_options
-from bot.tg.health import MAX_HEARTBEAT_AGE_SECONDS, heartbeat_path, is_healthy
+from bot.tg.health import (
+    MAX_HEARTBEAT_AGE_SECONDS,
+    heartbeat_path,
+    is_healthy,
+    touch_heartbeat,
+)
 from bot.tg.log_redaction import (
     LOG_FORMAT,
     PTB_BOT_LOGGERS,
@@ -279,3 +285,19 @@ async def test_webhook_mode_answers_updates_posted_with_the_secret_token(
         await app.stop()
         await app.shutdown()
         store.close()
+
+
+def test_healthcheck_limit_comes_from_the_environment(tmp_path: Path):
+    path = heartbeat_path(tmp_path)
+    touch_heartbeat(path)
+    old = time.time() - 30
+    os.utime(path, (old, old))
+    env = {"BOT_DATA_DIR": str(tmp_path)}
+    assert tg_health.main(env, io.StringIO()) == 0  # 30 s is fresh under the default 90 s
+    out = io.StringIO()
+    assert tg_health.main({**env, "BOT_HEALTH_MAX_AGE": "15"}, out) == 1
+    assert out.getvalue().startswith("unhealthy: last heartbeat 30s ago")
+    for bad in ("soon", "-5", "0", "inf"):
+        out = io.StringIO()
+        assert tg_health.main({**env, "BOT_HEALTH_MAX_AGE": bad}, out) == 1, bad
+        assert "BOT_HEALTH_MAX_AGE must be a positive number" in out.getvalue()
