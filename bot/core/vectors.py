@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,19 +36,22 @@ class CountMatrix:
     @classmethod
     def of(cls, texts: Sequence[str]) -> CountMatrix:
         per_text = [hashed_counts(t) for t in texts]
-        hashes = np.array(sorted({h for c in per_text for h in c}), dtype=np.uint32)
-        column = {int(h): i for i, h in enumerate(hashes)}
+        lengths = np.fromiter(map(len, per_text), dtype=np.int64, count=len(per_text))
+        total = int(lengths.sum())
+        keys = np.fromiter(itertools.chain.from_iterable(per_text), dtype=np.uint32, count=total)
+        values = np.fromiter(
+            itertools.chain.from_iterable(c.values() for c in per_text),
+            dtype=np.float32,
+            count=total,
+        )
+        hashes, columns = np.unique(keys, return_inverse=True)
+        # Each row's non-zeros by column, as a row of CSR wants them.
+        order = np.lexsort((columns, np.repeat(np.arange(len(per_text)), lengths)))
         indptr = np.zeros(len(texts) + 1, dtype=np.int64)
-        cols: list[int] = []
-        vals: list[float] = []
-        for r, counts in enumerate(per_text):
-            for h, n in sorted(counts.items()):
-                cols.append(column[h])
-                vals.append(n)
-            indptr[r + 1] = len(cols)
+        np.cumsum(lengths, out=indptr[1:])
         return cls(
-            hashes,
-            SparseRows(indptr, np.array(cols, dtype=np.int64), np.array(vals, dtype=np.float32)),
+            hashes.astype(np.uint32),
+            SparseRows(indptr, columns[order].astype(np.int64), values[order]),
         )
 
     def select(self, rows: npt.NDArray[np.int64]) -> SparseRows:
