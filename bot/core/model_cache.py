@@ -83,12 +83,29 @@ def _train_or_load(
         model = TrainedModel.load(path, key)
     if model is None:
         model = train_model(examples, params)
+        release_freed_memory()
     if path is not None and index is not None:
         with contextlib.suppress(OSError):
             if not path.is_file():
                 model.save(path)
             index.write_text(key, encoding="ascii")
     return _remember(model)
+
+
+def release_freed_memory() -> None:
+    """Give the heap that training freed back to the system (glibc keeps it otherwise).
+
+    Measured: a bot that trained at start kept 255 MB resident, 77 MB after this; one that
+    read its model from the cache holds 58 MB.
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(name).malloc_trim(0)
 
 
 def model_path(cache_dir: Path, key: str) -> Path:
