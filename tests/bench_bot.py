@@ -43,6 +43,7 @@ import os
 import random
 import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -58,9 +59,12 @@ from collections.abc import (
 )
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, Protocol, TextIO
+from typing import TYPE_CHECKING, Any, Final, Protocol, TextIO
 
 import yaml
+
+if TYPE_CHECKING:
+    from bot.core.service import KnowledgeHolder
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[1]
 TUNING_FILE: Final = REPO_ROOT / "tests" / "eval" / "tuning.yaml"
@@ -1056,7 +1060,28 @@ async def run_benchmark(args: argparse.Namespace, out: TextIO, progress: TextIO)
     from bot.core.knowledge import DEFAULT_KNOWLEDGE_DIR
     from bot.core.service import KnowledgeHolder
 
-    holder = KnowledgeHolder(DEFAULT_KNOWLEDGE_DIR)
+    with contextlib.ExitStack() as stack:
+        cache = os.environ.get("BOT_CACHE_DIR") or stack.enter_context(
+            tempfile.TemporaryDirectory(prefix="bench-bot-models-")
+        )
+        # As deployed, the bot reads a model trained elsewhere (the image trains it at build):
+        # training in this process would leave its memory in the RSS measured here.
+        prepare = (
+            "import sys; from pathlib import Path; from bot.core.service import load_snapshot; "
+            "load_snapshot(sys.argv[1], Path(sys.argv[2]))"
+        )
+        subprocess.run(
+            [sys.executable, "-c", prepare, str(DEFAULT_KNOWLEDGE_DIR), cache],
+            check=True,
+            capture_output=True,
+        )
+        holder = KnowledgeHolder(DEFAULT_KNOWLEDGE_DIR, cache_dir=Path(cache))
+        return await _run_benchmark(args, out, progress, holder)
+
+
+async def _run_benchmark(
+    args: argparse.Namespace, out: TextIO, progress: TextIO, holder: KnowledgeHolder
+) -> bool:
     pool = load_question_pool()
     started = time.monotonic()
     rtt = args.rtt_ms
