@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from types import MappingProxyType
 
 ENGLISH = "en"
@@ -31,13 +32,26 @@ class NameForms:
     # English name (alternatives joined by "|": "US|United States|American") -> local stems
     forms: Mapping[str, tuple[str, ...]]
 
+    @cached_property
+    def _stems(self) -> tuple[tuple[str, tuple[str, ...], tuple[tuple[str, ...], ...]], ...]:
+        """Per English name: its one-word stems, and its stems of several words split."""
+        split = []
+        for english, stems in self.forms.items():
+            parts = [tuple(stem.casefold().split()) for stem in stems]
+            single = tuple(p[0] for p in parts if len(p) == 1)
+            split.append((english, single, tuple(p for p in parts if len(p) > 1)))
+        return tuple(split)
+
     def named_in(self, text: str) -> set[str]:
         """The English names whose local forms occur in `text` (each form a word prefix)."""
         words = [w.casefold() for w in _WORD.findall(text)]
         found = set()
-        for english, stems in self.forms.items():
-            for stem in stems:
-                parts = stem.casefold().split()
+        for english, single, several in self._stems:
+            # Every translation is checked on each load: one startswith over a tuple of stems.
+            if single and any(w.startswith(single) for w in words):
+                found.add(english)
+                continue
+            for parts in several:
                 if any(
                     all(words[i + k].startswith(p) for k, p in enumerate(parts))
                     for i in range(len(words) - len(parts) + 1)
