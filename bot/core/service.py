@@ -17,7 +17,7 @@ from bot.core.knowledge import (
     load_knowledge_cached,
 )
 from bot.core.matcher import Matcher
-from bot.core.model_cache import load_model
+from bot.core.model_cache import TrainingParams, load_model
 
 
 @dataclass(frozen=True)
@@ -101,19 +101,21 @@ def load_snapshot(
     *,
     validate: bool = False,
     light: bool = False,
+    params: TrainingParams | None = None,
 ) -> Snapshot:
     """Load, validate and train (or take what `cache_dir` holds for this exact version).
 
     `validate` validates the files even when this version was validated before (`check`).
     `light` serves a cached model without numpy: quicker to start, slower per question (about
     a millisecond), the same answers; for the command line's answers, not for the bot.
+    `params` are the training's (the shipped ones by default).
     Raises KnowledgeError and changes nothing if the files are invalid or training fails.
     """
     knowledge = (
         load_knowledge(directory) if validate else load_knowledge_cached(directory, cache_dir)
     )
     try:
-        model = load_model(knowledge, cache_dir, light=light)
+        model = load_model(knowledge, cache_dir, params, light=light)
     except (ValueError, MemoryError, FloatingPointError) as error:
         raise KnowledgeError(
             [Problem("model", None, None, f"training failed: {type(error).__name__}: {error}")]
@@ -145,11 +147,15 @@ class KnowledgeHolder:
         directory: Path | str,
         snapshot: Snapshot | None = None,
         cache_dir: Path | None = None,
+        params: TrainingParams | None = None,
     ) -> None:
         self.directory = Path(directory)
         self.cache_dir = cache_dir
+        self.params = params
         self._snapshot = (
-            snapshot if snapshot is not None else load_snapshot(self.directory, cache_dir)
+            snapshot
+            if snapshot is not None
+            else load_snapshot(self.directory, cache_dir, params=params)
         )
         self._reload_lock = threading.Lock()
 
@@ -161,8 +167,9 @@ class KnowledgeHolder:
         """Re-read the directory; swap in the new version only if it is entirely valid."""
         with self._reload_lock:
             old = self._snapshot
-            # Trains when the examples changed (seconds): the old version serves meanwhile.
-            new = load_snapshot(self.directory, self.cache_dir)  # KnowledgeError: old stays
+            # Trains when the examples changed (seconds): the old version serves meanwhile,
+            # and stays if this raises KnowledgeError.
+            new = load_snapshot(self.directory, self.cache_dir, params=self.params)
             self._snapshot = new  # one reference assignment: readers see old or new, whole
         return diff_snapshots(old, new)
 

@@ -28,6 +28,7 @@ from bot.core.knowledge import (
     Problem,
     load_knowledge,
 )
+from bot.core.model_cache import TrainingParams
 from bot.core.service import KnowledgeHolder, Snapshot, load_snapshot
 
 REPO = Path(__file__).resolve().parents[2]
@@ -65,6 +66,9 @@ WRONG_TYPE_VALUES: tuple[Any, ...] = (
 # hypothesis database replays earlier failures first.
 MIXED_EXAMPLES = 40
 FIELD_EXAMPLES = 60
+# A mutation that changes an example retrains on reload; one pass over the examples still
+# builds a real model and matcher in ~2 s, where the shipped ten take ~9.
+QUICK_TRAINING = TrainingParams(epochs=1)
 
 
 @dataclass(frozen=True)
@@ -331,7 +335,7 @@ def test_mutated_knowledge_is_accepted_or_refused_by_file_and_a_failed_reload_ch
         shutil.copytree(source, directory)
         mutations = data.draw(mutated_copies(directory), label="mutations")
         loaded = _load(directory)
-        holder = KnowledgeHolder(directory, snapshot=snapshot)
+        holder = KnowledgeHolder(directory, snapshot=snapshot, params=QUICK_TRAINING)
 
         if isinstance(loaded, Knowledge):
             # What loads must also build a matcher and answer (an empty messages.yaml once
