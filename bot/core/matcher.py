@@ -191,6 +191,10 @@ class Matcher:
         if has_cyrillic(question):
             return told if told in CYRILLIC_LANGUAGES else self.cyrillic_language(question)
         best = max(probabilities, key=probabilities.__getitem__)
+        if told is None:
+            # Three or more words, none of them English or a known transliterated word
+            # ("kudy rukhalas liniya frontu"): the head's guess is all there is.
+            return best
         return best if probabilities[best] >= LANGUAGE_CONFIDENCE else told
 
     def cyrillic_language(self, question: str) -> str:
