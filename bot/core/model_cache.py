@@ -99,13 +99,11 @@ def release_freed_memory() -> None:
     read its model from the cache holds 58 MB.
     """
     import ctypes
-    import ctypes.util
 
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return
+    # The process's own symbols hold libc's (no ldconfig subprocess to find it); a libc
+    # without malloc_trim (musl) keeps its heap.
     with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(name).malloc_trim(0)
+        ctypes.CDLL(None).malloc_trim(0)
 
 
 def model_path(cache_dir: Path, key: str) -> Path:
