@@ -234,7 +234,9 @@ def test_every_sql_statement_is_a_constant_and_values_are_bound_as_parameters():
             assert len(call.args) == 2, ast.unparse(call)  # the values, bound
 
 
-HOSTILE = "x'); DROP TABLE unanswered; -- <b>&amp;"
+# SQL, HTML tags and an entity around a question the article plainly does not answer: it is
+# declined, so it goes to the unanswered log (a "did you mean" would not).
+HOSTILE = "x'); DROP TABLE unanswered; -- <b>&amp; recipe for borscht?"
 
 
 async def test_hostile_question_is_stored_and_shown_to_admins_literally(bot: RunningBot):
