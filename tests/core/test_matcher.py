@@ -179,10 +179,10 @@ def test_a_cached_model_serves_only_its_own_examples(tmp_path: Path, knowledge_c
 # model; `make eval` measures every batch). Floors a little under what was measured.
 LOBO_FLOORS = {
     # batch: (min % right, max % wrong, min % declined)
-    "tuning18.yaml": (90.0, 2.5, 92.5),
-    "tuning20.yaml": (84.0, 1.0, 96.0),
-    "uk/tuning.yaml": (94.5, 2.5, 93.5),
-    "ru/tuning.yaml": (92.0, 2.5, 92.0),
+    "tuning18.yaml": (91.0, 3.5, 89.5),
+    "tuning20.yaml": (85.5, 0.5, 89.5),
+    "uk/tuning.yaml": (93.5, 2.0, 99.0),
+    "ru/tuning.yaml": (94.0, 3.0, 99.0),
 }
 
 
