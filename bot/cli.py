@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TextIO
 
 from bot.config import ConfigError, Settings, load_settings
@@ -155,6 +156,12 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument(
         "--no-folds", action="store_true", help="skip leave-one-batch-out (a training per batch)"
     )
+    ev.add_argument(
+        "--first-sight",
+        metavar="BATCH",
+        type=Path,
+        help="measure a new batch (a YAML file like tests/eval's) once, before it joins a part",
+    )
     bench = sub.add_parser("bench", help="matching latency and cold start")
     bench.add_argument("--quick", action="store_true", help="fewer repetitions")
     sub.add_parser("run", help="run the Telegram bot (needs TELEGRAM_BOT_TOKEN)")
@@ -185,8 +192,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if snapshot is None:
         return EXIT_FAILURE
     if command == "eval":
-        from bot.core.evaluation import EVAL_DIR, run_evaluation
+        from bot.core.evaluation import EVAL_DIR, first_sight, run_evaluation
 
+        if args.first_sight is not None:
+            return first_sight(snapshot.matcher, args.first_sight, sys.stdout)
         if not EVAL_DIR.is_dir():
             print(f"eval needs a source checkout: {EVAL_DIR} is not here.", file=sys.stderr)
             return EXIT_FAILURE

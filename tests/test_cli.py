@@ -120,3 +120,35 @@ def test_bad_configuration_is_reported_before_anything_runs() -> None:
     assert "TELEGRAM_BOT_TOKEN does not look like a BotFather token" in done.stderr
     assert "'@alice' is not a numeric user id" in done.stderr
     assert "not-a-token" not in done.stderr + done.stdout
+
+
+def test_first_sight_measures_a_new_batch_and_refuses_one_with_training_examples(
+    tmp_path: Path,
+) -> None:
+    batch = tmp_path / "uk" / "new.yaml"
+    batch.parent.mkdir()
+    batch.write_text(
+        "in_scope:\n"
+        '  - q: "хто ж написав оцей текст, підкажіть будь ласка"\n'
+        "    entry: article-authors\n"
+        "out_of_scope:\n"
+        '  - "яка погода буде завтра у Львові та Тернополі"\n',
+        encoding="utf-8",
+    )
+    done = run_bot("eval", "--first-sight", str(batch))
+    assert done.returncode == 0, done.stderr
+    assert "uk/new.yaml: 1 in-scope, 1 out-of-scope" in done.stdout  # a Ukrainian batch
+    assert "in-scope answered right    100.0 %" in done.stdout
+    assert "replies in the asker's language  100.0 %" in done.stdout
+
+    # A question the model was trained on would measure recall, not a first sight.
+    trained = tmp_path / "old.yaml"
+    trained.write_text(
+        'in_scope:\n  - q: "who wrote this"\n    entry: article-authors\nout_of_scope: []\n'
+    )
+    done = run_bot("eval", "--first-sight", str(trained))
+    assert done.returncode == 1
+    assert "1 of its 1 questions are training examples already" in done.stdout
+    done = run_bot("eval", "--first-sight", str(tmp_path / "missing.yaml"))
+    assert done.returncode == 1
+    assert "not a batch" in done.stdout

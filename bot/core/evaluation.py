@@ -235,6 +235,33 @@ def run_evaluation(
     return 0
 
 
+def first_sight(matcher: Matcher, path: Path, out: TextIO) -> int:
+    """Measure a new batch once, before it joins any part: its totals, never its questions.
+
+    Questions the model was trained on (the same normalised text) would be recall, not a first
+    sight: they are counted and the batch refused until they are removed.
+    """
+    try:
+        cases = load_eval_set(path)
+    except (OSError, UnicodeError, yaml.YAMLError, KeyError, TypeError) as error:
+        print(f"{path}: not a batch with in_scope and out_of_scope lists ({error!r})", file=out)
+        return 1
+    trained = {normalise(e.text) for e in training_examples(matcher.knowledge)}
+    seen = sum(normalise(c.question) in trained for c in cases)
+    if seen:
+        print(
+            f"{path}: {seen} of its {len(cases)} questions are training examples already; "
+            "remove them first.",
+            file=out,
+        )
+        return 1
+    report = evaluate(matcher, batch_name(path), cases)
+    print(report.summary(), file=out)
+    share = language_share(matcher, cases)
+    print(f"  replies in the asker's language {share:6.1f} %", file=out)
+    return 0
+
+
 # Leave-one-batch-out folds run in worker processes forked from the parent, which holds the
 # examples and their features: each worker only trains and measures.
 _FOLD_STATE: dict[str, object] = {}
