@@ -29,6 +29,8 @@ __all__ = ["DECLINED", "Candidate", "Explanation", "MatchParams", "MatchResult",
 # How sure the language head must be of a question in Latin letters.
 LANGUAGE_CONFIDENCE = 0.8
 UNTELLING_WORDS = 2
+# ...unless the language head is this sure that one or two Latin words are Ukrainian or Russian.
+SHORT_LATIN_CONFIDENCE = 0.85
 # Classes ranked for a decision: the answer, its runner-up, suggestions and explanations.
 TOP_CLASSES = 12
 
@@ -183,9 +185,18 @@ class Matcher:
         word (names, mostly) tell nothing: the client's language then decides.
         """
         told = detect_language(question)
-        if told is None and len(question.split()) <= UNTELLING_WORDS:
-            return None
         probabilities = self.model.language_probabilities(question)
+        if told is None and len(question.split()) <= UNTELLING_WORDS:
+            # A short Latin question tells only when it is transliterated ("skolko pogibshih",
+            # "retsept borshchu"); names and English words leave it to the client.
+            best = max(probabilities, key=probabilities.__getitem__, default=None)
+            if (
+                best in CYRILLIC_LANGUAGES
+                and probabilities[best] >= SHORT_LATIN_CONFIDENCE
+                and not has_cyrillic(question)
+            ):
+                return best
+            return None
         if not probabilities:
             return told
         if has_cyrillic(question):

@@ -65,6 +65,27 @@ def test_near_topic_traps_and_small_talk_are_declined(matcher: Matcher, question
     assert matcher.match(question).status != "answered"
 
 
+@pytest.mark.parametrize(
+    ("question", "language"),
+    [
+        # Transliterated words tell their language, even one or two of them...
+        ("zahybli tsyvilni", "uk"),
+        ("pogibshie mirnye", "ru"),
+        ("enerhetychni obiekty", "uk"),
+        # ...and so do three or more that no word list knows.
+        ("kudy rukhalas liniya frontu", "uk"),
+        # English words tell English; names alone tell nothing: the client's language decides.
+        ("black sea", "en"),
+        ("Jeddah?", None),
+        ("Zelensky", None),
+    ],
+)
+def test_the_language_of_latin_letters(
+    matcher: Matcher, question: str, language: str | None
+) -> None:
+    assert matcher.language_of(question) == language
+
+
 def test_a_member_named_in_a_group_message_is_chat_not_a_trap(matcher: Matcher) -> None:
     result = matcher.match("@bot Oksana here, Taras wants to know who wrote this article 🤔")
     assert (result.status, result.entry_id) == ("answered", "article-authors")
