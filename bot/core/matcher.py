@@ -181,8 +181,9 @@ class Matcher:
         Cyrillic is never English: the letters only one language writes decide, else the
         model's language head between Ukrainian and Russian. Latin letters may be English or
         transliterated Ukrainian or Russian: the head decides when it is sure (80 %), else
-        the word lists of bot/core/language.py. One or two words with no telling letter or
-        word (names, mostly) tell nothing: the client's language then decides.
+        the word lists of bot/core/language.py, else (three or more words) the head's guess.
+        One or two words with no telling letter or word tell nothing (names, mostly: the
+        client's language then decides) unless the head is sure they are transliterated.
         """
         told = detect_language(question)
         probabilities = self.model.language_probabilities(question)
