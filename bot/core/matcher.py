@@ -12,7 +12,7 @@ answerable one does not drown it.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -186,23 +186,21 @@ class Matcher:
         client's language then decides) unless the head is sure they are transliterated.
         """
         told = detect_language(question)
+        cyrillic = has_cyrillic(question)
+        short = told is None and len(question.split()) <= UNTELLING_WORDS
+        if short and cyrillic:
+            return None
         probabilities = self.model.language_probabilities(question)
-        if told is None and len(question.split()) <= UNTELLING_WORDS:
+        if not probabilities:
+            return None if short else told
+        if cyrillic:
+            return told if told in CYRILLIC_LANGUAGES else _likelier_cyrillic(probabilities)
+        best = max(probabilities, key=probabilities.__getitem__)
+        if short:
             # A short Latin question tells only when it is transliterated ("skolko pogibshih",
             # "retsept borshchu"); names and English words leave it to the client.
-            best = max(probabilities, key=probabilities.__getitem__, default=None)
-            if (
-                best in CYRILLIC_LANGUAGES
-                and probabilities[best] >= SHORT_LATIN_CONFIDENCE
-                and not has_cyrillic(question)
-            ):
-                return best
-            return None
-        if not probabilities:
-            return told
-        if has_cyrillic(question):
-            return told if told in CYRILLIC_LANGUAGES else self.cyrillic_language(question)
-        best = max(probabilities, key=probabilities.__getitem__)
+            sure = best in CYRILLIC_LANGUAGES and probabilities[best] >= SHORT_LATIN_CONFIDENCE
+            return best if sure else None
         if told is None:
             # Three or more words, none of them English or a known transliterated word
             # ("kudy rukhalas liniya frontu"): the head's guess is all there is.
@@ -211,8 +209,7 @@ class Matcher:
 
     def cyrillic_language(self, question: str) -> str:
         """Ukrainian or Russian, whichever the language head finds likelier."""
-        probabilities = self.model.language_probabilities(question)
-        return max(CYRILLIC_LANGUAGES, key=lambda lang: probabilities.get(lang, 0.0))
+        return _likelier_cyrillic(self.model.language_probabilities(question))
 
     def match(self, question: str) -> MatchResult:
         """Decide whether to answer, suggest or decline."""
@@ -252,3 +249,7 @@ class Matcher:
                 by_entry.setdefault(example.label, []).append(example.text)
             self._examples_by_entry = by_entry
         return self._examples_by_entry
+
+
+def _likelier_cyrillic(probabilities: Mapping[str, float]) -> str:
+    return max(CYRILLIC_LANGUAGES, key=lambda lang: probabilities.get(lang, 0.0))
