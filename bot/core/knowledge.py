@@ -24,6 +24,7 @@ KNOWLEDGE_FILES = (
     "not_covered.yaml",
     "messages.yaml",
     "asked.yaml",
+    "timeline.yaml",
 )
 # Other languages: i18n/<code>.yaml holds what the bot says in that language, and
 # examples/<code>.yaml the questions people ask in it (training examples of the matcher).
@@ -172,6 +173,9 @@ class Knowledge:
     examples_declined: Mapping[str, tuple[str, ...]] = field(
         default_factory=lambda: MappingProxyType({})
     )
+    # The events in the article's order (timeline.yaml): each step's entries, the one a
+    # "what happened next" question wants first.
+    timeline: tuple[tuple[str, ...], ...] = ()
 
     @property
     def languages(self) -> tuple[str, ...]:
@@ -607,6 +611,44 @@ def _load_asked(
     return asked, declined
 
 
+def _load_timeline(
+    directory: Path, paragraph_of: Mapping[str, int], out: _Collector
+) -> tuple[tuple[str, ...], ...]:
+    """timeline.yaml (optional): `steps`, each an `entry` and the entries it `includes`.
+
+    `paragraph_of` gives each entry's first cited paragraph: the steps must keep the
+    article's order, since the bot answers "what came next" from them.
+    """
+    file = "timeline.yaml"
+    if not (directory / file).is_file():
+        return ()
+    items = _section(_read_yaml(directory / file, out), file, "steps", out)
+    steps: list[tuple[str, ...]] = []
+    seen: set[str] = set()
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            out.error(file, f"#{index + 1}", None, f"must be a mapping, got {_describe(item)}")
+            continue
+        where = f"#{index + 1}"
+        out.keys(file, where, item, {"entry"}, {"includes"})
+        named = [("entry", out.text(file, where, item, "entry"))]
+        named += [("includes", e) for e in out.text_list(file, where, item, "includes", min_len=0)]
+        for fld, entry_id in named:
+            if not entry_id:
+                continue
+            if entry_id not in paragraph_of:
+                out.error(file, where, fld, f"{entry_id!r} is not an entry id")
+            elif entry_id in seen:
+                out.error(file, where, fld, f"{entry_id!r} is in another step too")
+            seen.add(entry_id)
+        step = tuple(entry_id for _, entry_id in named)
+        previous = steps[-1][0] if steps else ""
+        if step[0] in paragraph_of and paragraph_of[step[0]] < paragraph_of.get(previous, 0):
+            out.error(file, where, "entry", f"{step[0]!r} comes before {previous!r} in the article")
+        steps.append(step)
+    return tuple(steps)
+
+
 def _check_asked(
     entries: Sequence[Entry],
     asked: dict[str, tuple[str, ...]],
@@ -926,6 +968,10 @@ def load_knowledge(directory: Path | str = DEFAULT_KNOWLEDGE_DIR) -> Knowledge:
     if not out.unreadable:  # translations are checked against English, which must be whole
         wordings = _load_wordings(directory, _english_wording(entries, topics, messages), out)
         examples, examples_declined = _load_examples(directory, {e.id for e in entries}, out)
+    first_paragraph = {
+        e.id: min((facts[f].paragraph for f in e.facts if f in facts), default=0) for e in entries
+    }
+    timeline = _load_timeline(directory, first_paragraph, out)
     if not entries and not any(p.file == "qa.yaml" for p in out.errors):
         out.error("qa.yaml", None, "entries", "the knowledge base has no entries")
     if not out.unreadable:
@@ -948,6 +994,7 @@ def load_knowledge(directory: Path | str = DEFAULT_KNOWLEDGE_DIR) -> Knowledge:
         wordings=MappingProxyType(wordings),
         examples=MappingProxyType(examples),
         examples_declined=MappingProxyType(examples_declined),
+        timeline=timeline,
         version=knowledge_version(directory, text_file),
         warnings=tuple(out.warnings),
     )
@@ -1006,6 +1053,7 @@ def knowledge_to_json(knowledge: Knowledge) -> dict[str, Any]:
         },
         "examples": {lang: dict(by_entry) for lang, by_entry in knowledge.examples.items()},
         "examples_declined": dict(knowledge.examples_declined),
+        "timeline": [list(step) for step in knowledge.timeline],
     }
 
 
@@ -1063,6 +1111,7 @@ def knowledge_from_json(data: Mapping[str, Any]) -> Knowledge:
             {lang: _frozen_lists(by_entry) for lang, by_entry in data["examples"].items()}
         ),
         examples_declined=_frozen_lists(data["examples_declined"]),
+        timeline=tuple(tuple(step) for step in data["timeline"]),
     )
 
 

@@ -19,6 +19,7 @@ from typing import Literal
 from bot.core.knowledge import Knowledge
 from bot.core.language import CYRILLIC_LANGUAGES, detect_language, has_cyrillic
 from bot.core.scoring import DECLINED, Scorer
+from bot.core.sequence import relation_of
 from bot.core.textnorm import normalise
 
 Status = Literal["answered", "suggest", "unknown"]
@@ -92,6 +93,8 @@ class Explanation:
     ranked: tuple[Candidate, ...]  # every class, the declined questions included
     nearest: tuple[tuple[str, str, float], ...]  # (entry id, example, similarity 0-100)
     features: tuple[tuple[str, float], ...]  # (feature, weight towards the top class)
+    # For a question on what came before or after an event: "after trump-putin-call".
+    relation: str | None = None
 
 
 # Sentence ends, and the joints where people put a second question in one message.
@@ -123,6 +126,7 @@ class Matcher:
         self._declined = model.classes.index(DECLINED) if DECLINED in model.classes else -1
         self._known = {e.id for e in knowledge.entries}
         self._examples_by_entry: dict[str, list[str]] | None = None
+        self._step_of = {e: i for i, step in enumerate(knowledge.timeline) for e in step}
 
     def _probabilities(self, text: str, top: int = TOP_CLASSES) -> list[Candidate]:
         """The `top` likeliest classes, best first: a decision needs no more."""
@@ -160,11 +164,48 @@ class Matcher:
             "suggest", question, top.entry_id, top.score, plausible[: p.max_suggestions]
         )
 
-    def _match_with_part(self, question: str) -> tuple[MatchResult, str, list[Candidate]]:
+    def _neighbour(self, question: str) -> tuple[MatchResult, str, list[Candidate], str] | None:
+        """ "What happened after X?": the step next to the event X names, from the timeline.
+
+        The words naming X are matched alone; the steps they reach (at least half as likely
+        as the likeliest, so "after the calls with Putin and Zelensky" names both) decide,
+        the latest of them for "after", the earliest for "before".
+        """
+        if not self._step_of:
+            return None
+        relation = relation_of(question)
+        if relation is None:
+            return None
+        ranked = self._probabilities(relation.reference)
+        top = ranked[0]
+        if top.entry_id not in self._step_of or top.score < self.params.answer_threshold:
+            return None
+        named = [
+            self._step_of[c.entry_id]
+            for c in ranked
+            if c.entry_id in self._step_of and c.score >= top.score / 2
+        ]
+        step = max(named) + 1 if relation.direction == "after" else min(named) - 1
+        if not 0 <= step < len(self.knowledge.timeline):
+            return None  # nothing the article reports comes after (or before) it
+        target = self.knowledge.timeline[step][0]
+        named_step = step - 1 if relation.direction == "after" else step + 1
+        result = MatchResult(
+            "answered", question, target, top.score, (Candidate(target, top.score),)
+        )
+        named_entry = self.knowledge.timeline[named_step][0]
+        return result, relation.reference, ranked, f"{relation.direction} {named_entry}"
+
+    def _match_with_part(
+        self, question: str
+    ) -> tuple[MatchResult, str, list[Candidate], str | None]:
+        neighbour = self._neighbour(question)
+        if neighbour is not None:
+            return neighbour
         ranked = self._probabilities(question)
         whole = self._decide(question, ranked)
         if whole.status == "answered":
-            return whole, question, ranked
+            return whole, question, ranked, None
         for part in message_parts(question, self.params.part_min_words):
             part_ranked = self._probabilities(part)
             decided = self._decide(part, part_ranked)
@@ -172,8 +213,8 @@ class Matcher:
                 result = MatchResult(
                     "answered", question, decided.entry_id, decided.score, decided.candidates
                 )
-                return result, part, part_ranked
-        return whole, question, ranked
+                return result, part, part_ranked, None
+        return whole, question, ranked, None
 
     def language_of(self, question: str) -> str | None:
         """The question's language, or None when it does not tell (a bare "Jeddah?").
@@ -219,7 +260,7 @@ class Matcher:
         """The decision with the top classes, the nearest examples and the weightiest features."""
         from rapidfuzz import fuzz, process  # only for explanations, off the cold path
 
-        result, part, ranked = self._match_with_part(question)
+        result, part, ranked, relation = self._match_with_part(question)
         examples = self._examples()
         nearest: list[tuple[str, str, float]] = []
         for candidate in [c for c in ranked if c.entry_id in examples][:3]:
@@ -238,6 +279,7 @@ class Matcher:
             ranked=tuple(ranked[:limit]),
             nearest=tuple(nearest),
             features=tuple(self.model.contributions(part, top_index, 8)),
+            relation=relation,
         )
 
     def _examples(self) -> dict[str, list[str]]:

@@ -221,3 +221,20 @@ def test_asked_file_is_optional_and_feeds_the_phrasings(kb_copy: Path) -> None:
     assert [str(w) for w in left.warnings] == [
         "asked.yaml [gone] answered: 'gone' is not an entry id; ignored"
     ]
+
+
+def test_the_timeline_names_entries_once_each_in_the_article_order(kb_copy: Path) -> None:
+    assert load_knowledge(kb_copy).timeline[:2] == (
+        ("jeddah-talks", "us-aid-resumed", "ceasefire-30-day"),
+        ("trump-putin-call", "putin-response", "energy-ceasefire"),
+    )
+    (kb_copy / "timeline.yaml").write_text(
+        "steps:\n  - entry: trump-putin-call\n  - entry: jeddah-talks\n"
+        "    includes: [trump-putin-call, no-such-entry]\n",
+        encoding="utf-8",
+    )
+    assert _problems(kb_copy) == [
+        "timeline.yaml [#2] includes: 'trump-putin-call' is in another step too",
+        "timeline.yaml [#2] includes: 'no-such-entry' is not an entry id",
+        "timeline.yaml [#2] entry: 'jeddah-talks' comes before 'trump-putin-call' in the article",
+    ]

@@ -174,9 +174,11 @@ def _structured(draw: st.DrawFn, directory: Path, file: str) -> Mutation:
         data[key].insert(draw(st.integers(0, len(data[key]))), item)
         path.write_text(_dump(data), encoding="utf-8")
         ident = item.get("id")
-        return Mutation(
-            file, kind, f"{key}: {ident!r} twice", Place(file, frozenset({ident}), "id")
+        # Items without ids (the timeline's steps) are reported by what they repeat.
+        place = (
+            Place(file, frozenset({ident}), "id") if ident else Place(file, frozenset({None}), None)
         )
+        return Mutation(file, kind, f"{key}: {ident!r} twice", place)
     keys, place = draw(st.sampled_from(places))
     parent = _get(data, keys[:-1])
     if kind == "delete key":

@@ -216,3 +216,36 @@ def test_leave_one_batch_out_figures_stay_above_their_floors() -> None:
         assert report.right >= min_right, (name, report.summary())
         assert report.wrong <= max_wrong, (name, report.summary())
         assert report.declined >= min_declined, (name, report.summary())
+
+
+@pytest.mark.parametrize(
+    ("question", "entry", "relation"),
+    [
+        ("what happened after the Jeddah talks?", "trump-putin-call", "after jeddah-talks"),
+        ("And what came before the call with Putin?", "jeddah-talks", "before trump-putin-call"),
+        (
+            "After the energy strikes pause was agreed, what happened next?",
+            "trump-zelensky-call",
+            "after trump-putin-call",
+        ),
+        ("що було після розмови Трампа із Зеленським?", "black-sea", "after trump-zelensky-call"),
+        (
+            "что произошло на следующий день после звонка Трампа Путину?",
+            "trump-zelensky-call",
+            "after trump-putin-call",
+        ),
+    ],
+)
+def test_a_question_on_what_came_next_gets_the_neighbouring_event(
+    matcher: Matcher, question: str, entry: str, relation: str
+) -> None:
+    explanation = matcher.explain(question)
+    assert (explanation.result.status, explanation.result.entry_id) == ("answered", entry)
+    assert explanation.relation == relation
+
+
+def test_after_the_last_event_the_model_decides(matcher: Matcher) -> None:
+    # Nothing the article reports comes after the Black Sea deal: no neighbour to give.
+    explanation = matcher.explain("what came after the Black Sea deal?")
+    assert explanation.relation is None
+    assert explanation.result.entry_id != "trump-zelensky-call"
