@@ -322,10 +322,8 @@ def render_explanation(explanation: Explanation) -> str:
     """Plain text of why the matcher decided what it did (`ask --explain`, /test)."""
     result = explanation.result
     lines = [f"{result.question!r}: {result.status} {result.entry_id or ''}".rstrip()]
-    if explanation.relation is not None:
-        lines.append(
-            f"  a question on the order of events: {explanation.relation}, from the timeline"
-        )
+    if explanation.rule is not None:
+        lines.append(f"  decided by {explanation.rule}")
     if explanation.part != result.question:
         lines.append(f"  decided on the part {explanation.part!r}")
     lines.append("  top classes (probability %):")

@@ -21,6 +21,7 @@ from bot.core.language import CYRILLIC_LANGUAGES, detect_language, has_cyrillic
 from bot.core.scoring import DECLINED, Scorer
 from bot.core.sequence import relation_of
 from bot.core.textnorm import normalise
+from bot.core.unstated import UnstatedFigures
 
 Status = Literal["answered", "suggest", "unknown"]
 
@@ -93,8 +94,8 @@ class Explanation:
     ranked: tuple[Candidate, ...]  # every class, the declined questions included
     nearest: tuple[tuple[str, str, float], ...]  # (entry id, example, similarity 0-100)
     features: tuple[tuple[str, float], ...]  # (feature, weight towards the top class)
-    # For a question on what came before or after an event: "after trump-putin-call".
-    relation: str | None = None
+    # A rule beside the model that decided: the order of events, or a figure never given.
+    rule: str | None = None
 
 
 # Sentence ends, and the joints where people put a second question in one message.
@@ -127,6 +128,7 @@ class Matcher:
         self._known = {e.id for e in knowledge.entries}
         self._examples_by_entry: dict[str, list[str]] | None = None
         self._step_of = {e: i for i, step in enumerate(knowledge.timeline) for e in step}
+        self._unstated = UnstatedFigures.of(knowledge.article.text)
 
     def _probabilities(self, text: str, top: int = TOP_CLASSES) -> list[Candidate]:
         """The `top` likeliest classes, best first: a decision needs no more."""
@@ -194,19 +196,25 @@ class Matcher:
             "answered", question, target, top.score, (Candidate(target, top.score),)
         )
         named_entry = self.knowledge.timeline[named_step][0]
-        return result, relation.reference, ranked, f"{relation.direction} {named_entry}"
+        rule = f"the order of events: {relation.direction} {named_entry}, from the timeline"
+        return result, relation.reference, ranked, rule
 
     def _match_with_part(
         self, question: str
     ) -> tuple[MatchResult, str, list[Candidate], str | None]:
-        neighbour = self._neighbour(question)
+        # A figure the article never gives (a sum, a time of day) is declined, unless another
+        # part of the message asks something else that is answered.
+        unstated = self._unstated.asked(question)
+        neighbour = None if unstated else self._neighbour(question)
         if neighbour is not None:
             return neighbour
         ranked = self._probabilities(question)
         whole = self._decide(question, ranked)
-        if whole.status == "answered":
+        if whole.status == "answered" and not unstated:
             return whole, question, ranked, None
         for part in message_parts(question, self.params.part_min_words):
+            if unstated and self._unstated.asked(part):
+                continue
             part_ranked = self._probabilities(part)
             decided = self._decide(part, part_ranked)
             if decided.status == "answered":
@@ -214,6 +222,9 @@ class Matcher:
                     "answered", question, decided.entry_id, decided.score, decided.candidates
                 )
                 return result, part, part_ranked, None
+        if unstated:
+            declined = MatchResult("unknown", question, None, whole.score, ())
+            return declined, question, ranked, "a figure of a kind the article never gives"
         return whole, question, ranked, None
 
     def language_of(self, question: str) -> str | None:
@@ -260,7 +271,7 @@ class Matcher:
         """The decision with the top classes, the nearest examples and the weightiest features."""
         from rapidfuzz import fuzz, process  # only for explanations, off the cold path
 
-        result, part, ranked, relation = self._match_with_part(question)
+        result, part, ranked, rule = self._match_with_part(question)
         examples = self._examples()
         nearest: list[tuple[str, str, float]] = []
         for candidate in [c for c in ranked if c.entry_id in examples][:3]:
@@ -279,7 +290,7 @@ class Matcher:
             ranked=tuple(ranked[:limit]),
             nearest=tuple(nearest),
             features=tuple(self.model.contributions(part, top_index, 8)),
-            relation=relation,
+            rule=rule,
         )
 
     def _examples(self) -> dict[str, list[str]]:

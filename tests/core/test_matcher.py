@@ -219,7 +219,7 @@ def test_leave_one_batch_out_figures_stay_above_their_floors() -> None:
 
 
 @pytest.mark.parametrize(
-    ("question", "entry", "relation"),
+    ("question", "entry", "named"),
     [
         ("what happened after the Jeddah talks?", "trump-putin-call", "after jeddah-talks"),
         ("And what came before the call with Putin?", "jeddah-talks", "before trump-putin-call"),
@@ -237,15 +237,39 @@ def test_leave_one_batch_out_figures_stay_above_their_floors() -> None:
     ],
 )
 def test_a_question_on_what_came_next_gets_the_neighbouring_event(
-    matcher: Matcher, question: str, entry: str, relation: str
+    matcher: Matcher, question: str, entry: str, named: str
 ) -> None:
     explanation = matcher.explain(question)
     assert (explanation.result.status, explanation.result.entry_id) == ("answered", entry)
-    assert explanation.relation == relation
+    assert explanation.rule == f"the order of events: {named}, from the timeline"
 
 
 def test_after_the_last_event_the_model_decides(matcher: Matcher) -> None:
     # Nothing the article reports comes after the Black Sea deal: no neighbour to give.
     explanation = matcher.explain("what came after the Black Sea deal?")
-    assert explanation.relation is None
+    assert explanation.rule is None
     assert explanation.result.entry_id != "trump-zelensky-call"
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "so how many billions did washington put back on the table for kyiv?",
+        "what was the dollar figure on the resumed weapons?",
+        "скільки коштів виділили США після Джидди?",
+        "на какую сумму США возобновили помощь?",
+        "the Trump-Putin call lasted about three hours, right?",
+        "о котрій годині Трамп подзвонив Зеленському?",
+    ],
+)
+def test_a_figure_the_article_never_gives_is_declined(matcher: Matcher, question: str) -> None:
+    explanation = matcher.explain(question)
+    assert explanation.result.status == "unknown"
+    assert explanation.rule == "a figure of a kind the article never gives"
+
+
+def test_the_other_part_of_a_message_asking_for_such_a_figure_is_answered(
+    matcher: Matcher,
+) -> None:
+    result = matcher.match("Two things. What did Putin demand? And what time was the call?")
+    assert (result.status, result.entry_id) == ("answered", "putin-response")
