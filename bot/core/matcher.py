@@ -21,7 +21,7 @@ from bot.core.language import CYRILLIC_LANGUAGES, detect_language, has_cyrillic
 from bot.core.scoring import DECLINED, Scorer
 from bot.core.sequence import relation_of
 from bot.core.textnorm import normalise
-from bot.core.unstated import UnstatedFigures
+from bot.core.unstated import Unanswerable
 
 Status = Literal["answered", "suggest", "unknown"]
 
@@ -128,7 +128,7 @@ class Matcher:
         self._known = {e.id for e in knowledge.entries}
         self._examples_by_entry: dict[str, list[str]] | None = None
         self._step_of = {e: i for i, step in enumerate(knowledge.timeline) for e in step}
-        self._unstated = UnstatedFigures.of(knowledge.article.text)
+        self._unanswerable = Unanswerable.of(knowledge.article.text)
 
     def _probabilities(self, text: str, top: int = TOP_CLASSES) -> list[Candidate]:
         """The `top` likeliest classes, best first: a decision needs no more."""
@@ -202,18 +202,18 @@ class Matcher:
     def _match_with_part(
         self, question: str
     ) -> tuple[MatchResult, str, list[Candidate], str | None]:
-        # A figure the article never gives (a sum, a time of day) is declined, unless another
-        # part of the message asks something else that is answered.
-        unstated = self._unstated.asked(question)
-        neighbour = None if unstated else self._neighbour(question)
+        # What the article cannot answer by its kind (a sum, a time of day, the bot's opinion)
+        # is declined, unless another part of the message asks something that is answered.
+        unanswerable = self._unanswerable.reason(question)
+        neighbour = None if unanswerable else self._neighbour(question)
         if neighbour is not None:
             return neighbour
         ranked = self._probabilities(question)
         whole = self._decide(question, ranked)
-        if whole.status == "answered" and not unstated:
+        if whole.status == "answered" and not unanswerable:
             return whole, question, ranked, None
         for part in message_parts(question, self.params.part_min_words):
-            if unstated and self._unstated.asked(part):
+            if unanswerable and self._unanswerable.asked(part):
                 continue
             part_ranked = self._probabilities(part)
             decided = self._decide(part, part_ranked)
@@ -222,9 +222,9 @@ class Matcher:
                     "answered", question, decided.entry_id, decided.score, decided.candidates
                 )
                 return result, part, part_ranked, None
-        if unstated:
+        if unanswerable:
             declined = MatchResult("unknown", question, None, whole.score, ())
-            return declined, question, ranked, "a figure of a kind the article never gives"
+            return declined, question, ranked, f"a question for {unanswerable}"
         return whole, question, ranked, None
 
     def language_of(self, question: str) -> str | None:

@@ -1,10 +1,13 @@
-"""Questions for a figure the article never gives: a sum of money, a time of day, how long a
-call lasted ("how many billions of aid did the US resume?", "о котрій годині дзвонили?").
+"""Questions of a kind the article cannot answer, however close their subject: a sum of money,
+a time of day or how long a call lasted ("how many billions of aid did the US resume?", "о
+котрій годині дзвонили?"), a person's private details ("is Putin sick?", "скільки років
+Рютте?"), who holds an office the article names nobody for ("who is the US secretary of
+state?"), and the bot's own opinion ("is the Black Sea deal a good idea, in your opinion?").
 
 The model matches such a question to the entry about its subject, and the bot would answer
-with that entry, which has no such figure. Each kind of figure counts only while the article
-states none of that kind (its own pattern finds none in the text), so an article that gave
-an amount would turn the check off by itself.
+with that entry, which says nothing of the kind. Figures and private details count only
+while the article states none of their kind (their own pattern finds none in its text), so
+an article that gave an amount or an age would turn that check off by itself.
 """
 
 from __future__ import annotations
@@ -12,7 +15,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["UnstatedFigures"]
+__all__ = ["Unanswerable"]
+
+# The people of the article, in the three languages and as people misspell them ("рюте").
+_PERSON = (
+    r"(?:rutt\w*|root\w*|рют\w*|trump\w*|трамп\w*|putin\w*|путін\w*|путин\w*|zelensk\w*"
+    r"|зеленськ\w*|зеленск\w*|he|him|his|він|його|он|его)"
+)
 
 _AID = r"(?:aid|help|assistance|weapons|package|допомог\w*|пакет\w*|помощ\w*|помощь)"
 _MONEY_ASKED = re.compile(
@@ -47,23 +56,80 @@ _CLOCK_STATED = re.compile(
 )
 
 
+_PRIVATE = (
+    r"(?:age|health|wife|husband|children|kids|family|salary|net worth|birthday|height"
+    r"|religion|nationality|hometown|girlfriend|вік|віку|возраст\w*|здоров\w*|дружин\w*"
+    r"|жена|жены|зарплат\w*|національн\w*|национальн\w*|діт\w*|дети|детей)"
+)
+_PRIVATE_ASKED = re.compile(
+    rf"\b(?:is|was) {_PERSON} (?:sick|ill|healthy|dying|married|dutch|belgian|german|rich)\b"
+    rf"|\b{_PERSON} (?:is|was) (?:sick|ill|married|dutch|belgian|german|rich)\b"
+    rf"|\bhow old (?:is|was) (?:mark )?{_PERSON}\b"
+    rf"|\b{_PERSON}'?s? {_PRIVATE}\b|\b{_PRIVATE} of (?:mark )?{_PERSON}\b"
+    rf"|\bwhere (?:is|was) {_PERSON} (?:from|born)\b|\bwhen was {_PERSON} born\b"
+    rf"|\b(?:скільки|сколько) (?:йому |ему )?(?:років|лет) (?:марку )?{_PERSON}"
+    rf"|\b{_PERSON} (?:хвор\w*|болен|больн\w*|одружен\w*|женат\w*|нідерландець|голландец)"
+    r"|\b(?:звідки|откуда) (?:він|он)\b|\b(?:де|где) (?:народився|родился)\b",
+    re.IGNORECASE,
+)
+_PRIVATE_STATED = re.compile(
+    r"\b(?:born|aged|years old|married|his wife|her husband)\b", re.IGNORECASE
+)
+
+_WHO = re.compile(r"\b(?:who|whos|хто|кто)\b|\bname of\b", re.IGNORECASE)
+_OFFICE = re.compile(
+    r"\b(?:ambassador|deputy|secretary of state|state secretary|prime minister|premier"
+    r"|chancellor|spokes\w+|press secretary|defen[cs]e (?:minister|secretary)|minister of \w+"
+    r"|foreign minister|envoy|chief of staff|vice[- ]president|security advis[eo]r|commander"
+    r"|посол\w*|заступник\w*|держсекретар\w*|прем.єр\w*|канцлер\w*|речник\w*|прес.секретар\w*"
+    r"|міністр \w+|посланц\w*|віце.президент\w*|командувач\w*|заместител\w*|госсекретар\w*"
+    r"|премьер\w*|пресс.секретар\w*|министр \w+|посланник\w*|вице.президент\w*|командующ\w*)",
+    re.IGNORECASE,
+)
+_NAMED = re.compile(rf"\b{_PERSON}\b", re.IGNORECASE)
+
+# Asking the bot what it thinks: it has no view of its own, only the article's.
+_OPINION_ASKED = re.compile(
+    r"\bin your (?:opinion|view|assessment)\b|\byour (?:opinion|view|take|assessment|thoughts)\b"
+    r"|\b(?:do|would) you (?:think|believe|reckon|agree|say)\b|\bwhat do you think\b"
+    r"|\bна (?:твою|вашу) думку\b|\bяк (?:ти |ви )?(?:вважаєш|вважаєте|думаєш|думаєте)\b"
+    r"|\b(?:твоя|ваша) думка\b|\bпо-(?:твоему|вашему)\b"
+    r"|\bкак (?:ты |вы )?(?:считаешь|считаете|думаешь|думаете)\b"
+    r"|\b(?:тв[оё]е|ваше) мнение\b|\b(?:ты|вы) (?:думаешь|думаете|считаешь|считаете)\b",
+    re.IGNORECASE,
+)
+
+
 @dataclass(frozen=True)
-class UnstatedFigures:
-    """Which kinds of figure the article leaves out, and whether a question asks for one."""
+class Unanswerable:
+    """Which kinds of fact the article leaves out, and which one a question asks for."""
 
     money: bool
     clock: bool
+    private: bool
 
     @classmethod
-    def of(cls, article_text: str) -> UnstatedFigures:
+    def of(cls, article_text: str) -> Unanswerable:
         return cls(
             money=not _MONEY_STATED.search(article_text),
             clock=not _CLOCK_STATED.search(article_text),
+            private=not _PRIVATE_STATED.search(article_text),
         )
 
+    def reason(self, question: str) -> str | None:
+        """What the question asks that the article cannot give, or None."""
+        if self.money and _MONEY_ASKED.search(question):
+            return "a sum of money, which the article never gives"
+        if self.clock and _CLOCK_ASKED.search(question):
+            return "a time of day or a length, which the article never gives"
+        if self.private and _PRIVATE_ASKED.search(question):
+            return "a person's private details, which the article never gives"
+        if _WHO.search(question) and _OFFICE.search(question) and not _NAMED.search(question):
+            return "who holds an office the article names nobody for"
+        if _OPINION_ASKED.search(question):
+            return "the bot's own opinion: it has only the article's"
+        return None
+
     def asked(self, question: str) -> bool:
-        """Whether the question asks for a figure of a kind the article never states."""
-        return bool(
-            (self.money and _MONEY_ASKED.search(question))
-            or (self.clock and _CLOCK_ASKED.search(question))
-        )
+        """Whether the question asks for something of a kind the article cannot give."""
+        return self.reason(question) is not None

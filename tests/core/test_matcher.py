@@ -265,7 +265,7 @@ def test_after_the_last_event_the_model_decides(matcher: Matcher) -> None:
 def test_a_figure_the_article_never_gives_is_declined(matcher: Matcher, question: str) -> None:
     explanation = matcher.explain(question)
     assert explanation.result.status == "unknown"
-    assert explanation.rule == "a figure of a kind the article never gives"
+    assert explanation.rule is not None and "never gives" in explanation.rule
 
 
 def test_the_other_part_of_a_message_asking_for_such_a_figure_is_answered(

@@ -1,21 +1,21 @@
-"""Figures the article never gives: asked for in any of the three languages, and only while
-the article states none of their kind."""
+"""Questions of a kind the article cannot answer: asked in any of the three languages, and
+figures and private details only while the article states none of their kind."""
 
 from __future__ import annotations
 
 import pytest
 
 from bot.core.knowledge import load_knowledge
-from bot.core.unstated import UnstatedFigures
+from bot.core.unstated import Unanswerable
 
 
 @pytest.fixture(scope="module")
-def unstated() -> UnstatedFigures:
-    return UnstatedFigures.of(load_knowledge().article.text)
+def unstated() -> Unanswerable:
+    return Unanswerable.of(load_knowledge().article.text)
 
 
-def test_the_article_gives_no_sum_of_money_and_no_time_of_day(unstated: UnstatedFigures) -> None:
-    assert unstated == UnstatedFigures(money=True, clock=True)
+def test_the_article_gives_no_sum_time_of_day_or_private_detail(unstated: Unanswerable) -> None:
+    assert unstated == Unanswerable(money=True, clock=True, private=True)
 
 
 @pytest.mark.parametrize(
@@ -29,9 +29,18 @@ def test_the_article_gives_no_sum_of_money_and_no_time_of_day(unstated: Unstated
         "how long did Trump's conversation with Putin last?",
         "скільки тривала розмова Трампа з Путіним?",
         "во сколько начался звонок?",
+        "so is putin ill or what",
+        "how old is Mark Rutte?",
+        "скільки років Зеленському?",
+        "Рютте женат?",
+        "who's the American defence secretary?",
+        "хто зараз посол США в Україні?",
+        "would you say the Jeddah deal was a win for Kyiv?",
+        "как ты считаешь, Путин согласится?",
+        "на твою думку, це гарна угода?",
     ],
 )
-def test_questions_for_such_a_figure(unstated: UnstatedFigures, question: str) -> None:
+def test_questions_of_such_a_kind(unstated: Unanswerable, question: str) -> None:
     assert unstated.asked(question)
 
 
@@ -44,13 +53,19 @@ def test_questions_for_such_a_figure(unstated: UnstatedFigures, question: str) -
         "we've argued about this for an hour: what did Rutte mean by peace?",
         "What time period does the story cover?",
         "someone says the article gives casualty figures, like a million, true?",
+        "how old is this news?",
+        "Rutte was the Dutch prime minister, wasn't he? who is he in the article?",
+        "рюте разве не премьер нидерландов? кто он в статье",
+        "what does Rutte think of Trump's plan?",
     ],
 )
-def test_other_questions(unstated: UnstatedFigures, question: str) -> None:
+def test_other_questions(unstated: Unanswerable, question: str) -> None:
     assert not unstated.asked(question)
 
 
 def test_an_article_that_states_an_amount_turns_the_check_off() -> None:
-    stated = UnstatedFigures.of("The US resumed $2 billion of aid. The call lasted 90 minutes.")
-    assert stated == UnstatedFigures(money=False, clock=False)
+    stated = Unanswerable.of(
+        "The US resumed $2 billion of aid. The call lasted 90 minutes. Rutte, 58, is married."
+    )
+    assert stated == Unanswerable(money=False, clock=False, private=False)
     assert not stated.asked("how many billions of aid?")
