@@ -21,7 +21,7 @@ from bot.core.language import CYRILLIC_LANGUAGES, detect_language, has_cyrillic
 from bot.core.scoring import DECLINED, Scorer
 from bot.core.sequence import relation_of
 from bot.core.textnorm import normalise
-from bot.core.unstated import Unanswerable
+from bot.core.unstated import LENGTH_STATED, Unanswerable
 
 Status = Literal["answered", "suggest", "unknown"]
 
@@ -129,6 +129,15 @@ class Matcher:
         self._examples_by_entry: dict[str, list[str]] | None = None
         self._step_of = {e: i for i, step in enumerate(knowledge.timeline) for e in step}
         self._unanswerable = Unanswerable.of(knowledge.article.text)
+        # Entries whose facts give no length ("30-day"): "how long?" is not theirs to answer.
+        self._no_length = {
+            e.id
+            for e in knowledge.entries
+            if not any(
+                f in knowledge.facts and LENGTH_STATED.search(knowledge.facts[f].quote)
+                for f in e.facts
+            )
+        }
 
     def _probabilities(self, text: str, top: int = TOP_CLASSES) -> list[Candidate]:
         """The `top` likeliest classes, best first: a decision needs no more."""
@@ -199,6 +208,12 @@ class Matcher:
         rule = f"the order of events: {relation.direction} {named_entry}, from the timeline"
         return result, relation.reference, ranked, rule
 
+    def _unanswered_by(self, question: str, result: MatchResult) -> str | None:
+        """Why an answered question still is not this entry's to answer, if it is not."""
+        if result.entry_id in self._no_length and self._unanswerable.length_asked(question):
+            return f"a length, which the article does not give for {result.entry_id}"
+        return None
+
     def _match_with_part(
         self, question: str
     ) -> tuple[MatchResult, str, list[Candidate], str | None]:
@@ -211,13 +226,20 @@ class Matcher:
         ranked = self._probabilities(question)
         whole = self._decide(question, ranked)
         if whole.status == "answered" and not unanswerable:
-            return whole, question, ranked, None
-        for part in message_parts(question, self.params.part_min_words):
+            unanswerable = self._unanswered_by(question, whole)
+            if unanswerable is None:
+                return whole, question, ranked, None
+        parts = message_parts(question, self.params.part_min_words)
+        # "Did the Saudis promise anything? money, guarantees?": what the article cannot give
+        # is in a fragment that says what the question before it means, not a question apart.
+        if unanswerable and not any(self._unanswerable.asked(p) for p in parts):
+            parts = []
+        for part in parts:
             if unanswerable and self._unanswerable.asked(part):
                 continue
             part_ranked = self._probabilities(part)
             decided = self._decide(part, part_ranked)
-            if decided.status == "answered":
+            if decided.status == "answered" and self._unanswered_by(part, decided) is None:
                 result = MatchResult(
                     "answered", question, decided.entry_id, decided.score, decided.candidates
                 )

@@ -47,7 +47,10 @@ _CLOCK_ASKED = re.compile(
     r"|\bскільки (?:хвилин|годин)\b|\bсколько (?:минут|часов)\b"
     rf"|\bhow long did\b.*\b{_TALK}|\bhow long\b.*\b{_TALK}\b.*\b(?:last|go on|take)\b"
     rf"|\bскільки трива\w*\b.*\b{_TALK}|\bсколько (?:длил|продолжал)\w*\b.*\b{_TALK}"
-    rf"|\b{_TALK}\s+(?:\w+\s+)?(?:lasted|last)\b",
+    rf"|\b{_TALK}\s+(?:\w+\s+)?(?:lasted|last)\b"
+    # How long a pause really held: the article reports proposals, not how they held up.
+    r"|\bhow long did\b.*\b(?:ceasefire|truce|pause|halt|ban|moratorium)\b.*\b(?:last|hold)\b"
+    r"|\bactually (?:lasted|held)\b|\b(?:протрима|продержа)\w*",
     re.IGNORECASE,
 )
 _CLOCK_STATED = re.compile(
@@ -75,6 +78,37 @@ _PRIVATE_ASKED = re.compile(
 _PRIVATE_STATED = re.compile(
     r"\b(?:born|aged|years old|married|his wife|her husband)\b", re.IGNORECASE
 )
+
+# Counts of forces and arms: the article gives none (nor names any troops or weapons).
+_FORCES = (
+    r"troops|servicemen|peacekeepers|drones|missiles|tanks|jets|weapons"
+    r"|військ\w*|військових|миротворц\w*|дрон\w*|ракет\w*|танк\w*|літак\w*|зброї"
+    r"|войск\w*|миротворц\w*|самол[её]т\w*|оружия"
+)
+_FORCES_ASKED = re.compile(
+    rf"\bhow many (?:\w+ )?(?:{_FORCES})\b"
+    rf"|\b(?:скільки|сколько) (?:саме |именно )?(?:\w+ )?(?:{_FORCES})",
+    re.IGNORECASE,
+)
+# ...unless they count the dead and wounded: the war's toll has its own entry.
+_TOLL = re.compile(
+    r"\b(?:killed|died|dead|deaths|wounded|injured|casualt\w*|загин\w*|поранен\w*|втрат\w*"
+    r"|жертв\w*|погиб\w*|ранен\w*|потер\w*)",
+    re.IGNORECASE,
+)
+_FORCES_STATED = re.compile(
+    r"\b(?:troops|soldiers|peacekeepers|drones|missiles|tanks|jets|weapons)\b", re.IGNORECASE
+)
+# A length asked of a thing: answered only by an entry whose facts give one.
+_LENGTH_ASKED = re.compile(
+    r"\bhow long\b(?! ago)|\bhow many days\b|\bfor how many (?:days|weeks|months)\b"
+    r"|\bна (?:який|якій) (?:строк|термін)\b|\bна скільки днів\b|\bскільки днів\b"
+    r"|\b(?:скільки|як довго) (?:діятиме|триватиме|діє|триває)\b"
+    r"|\bна какой срок\b|\bна сколько дней\b|\bсколько дней\b"
+    r"|\b(?:сколько|как долго) (?:продлится|будет действовать|действует|длится)\b",
+    re.IGNORECASE,
+)
+LENGTH_STATED = re.compile(r"\b\d+[- ]day\b|\b\d+ (?:days|weeks|months)\b", re.IGNORECASE)
 
 _WHO = re.compile(r"\b(?:who|whos|хто|кто)\b|\bname of\b", re.IGNORECASE)
 _OFFICE = re.compile(
@@ -107,6 +141,7 @@ class Unanswerable:
     money: bool
     clock: bool
     private: bool
+    forces: bool = True
 
     @classmethod
     def of(cls, article_text: str) -> Unanswerable:
@@ -114,6 +149,7 @@ class Unanswerable:
             money=not _MONEY_STATED.search(article_text),
             clock=not _CLOCK_STATED.search(article_text),
             private=not _PRIVATE_STATED.search(article_text),
+            forces=not _FORCES_STATED.search(article_text),
         )
 
     def reason(self, question: str) -> str | None:
@@ -122,6 +158,8 @@ class Unanswerable:
             return "a sum of money, which the article never gives"
         if self.clock and _CLOCK_ASKED.search(question):
             return "a time of day or a length, which the article never gives"
+        if self.forces and _FORCES_ASKED.search(question) and not _TOLL.search(question):
+            return "a count of troops or arms, which the article never gives"
         if self.private and _PRIVATE_ASKED.search(question):
             return "a person's private details, which the article never gives"
         if _WHO.search(question) and _OFFICE.search(question) and not _NAMED.search(question):
@@ -129,6 +167,11 @@ class Unanswerable:
         if _OPINION_ASKED.search(question):
             return "the bot's own opinion: it has only the article's"
         return None
+
+    @staticmethod
+    def length_asked(question: str) -> bool:
+        """Whether the question asks how long something lasts ("на какой срок?")."""
+        return bool(_LENGTH_ASKED.search(question))
 
     def asked(self, question: str) -> bool:
         """Whether the question asks for something of a kind the article cannot give."""

@@ -38,6 +38,10 @@ def test_the_article_gives_no_sum_time_of_day_or_private_detail(unstated: Unansw
         "would you say the Jeddah deal was a win for Kyiv?",
         "как ты считаешь, Путин согласится?",
         "на твою думку, це гарна угода?",
+        "how many peacekeepers would the Brits send?",
+        "сколько именно войск предлагают ввести?",
+        "how long did the energy truce actually hold?",
+        "скільки днів протрималось перемирʼя на морі?",
     ],
 )
 def test_questions_of_such_a_kind(unstated: Unanswerable, question: str) -> None:
@@ -57,6 +61,7 @@ def test_questions_of_such_a_kind(unstated: Unanswerable, question: str) -> None
         "Rutte was the Dutch prime minister, wasn't he? who is he in the article?",
         "рюте разве не премьер нидерландов? кто он в статье",
         "what does Rutte think of Trump's plan?",
+        "how many soldiers have died, does it say?",
     ],
 )
 def test_other_questions(unstated: Unanswerable, question: str) -> None:
@@ -67,5 +72,19 @@ def test_an_article_that_states_an_amount_turns_the_check_off() -> None:
     stated = Unanswerable.of(
         "The US resumed $2 billion of aid. The call lasted 90 minutes. Rutte, 58, is married."
     )
-    assert stated == Unanswerable(money=False, clock=False, private=False)
+    assert stated == Unanswerable(money=False, clock=False, private=False, forces=True)
     assert not stated.asked("how many billions of aid?")
+
+
+@pytest.mark.parametrize(
+    ("question", "asked"),
+    [
+        ("how long is the Black Sea ban in force?", True),
+        ("на який термін діє заборона ударів у морі?", True),
+        ("на какой срок договорились?", True),
+        ("how long ago did the talks happen?", False),
+        ("what figures for how many people died does it give?", False),
+    ],
+)
+def test_questions_for_a_length(question: str, asked: bool) -> None:
+    assert Unanswerable.length_asked(question) is asked
