@@ -21,7 +21,7 @@ from functools import lru_cache
 from bot.core.textnorm import normalise
 
 # Changing how features are made changes every model: part of each model's cache key.
-FEATURES_VERSION = "ngrams-2-5+words-1-2+translit/1"
+FEATURES_VERSION = "ngrams-2-5+words-1-2+translit+consonants/2"
 CHAR_MIN, CHAR_MAX = 2, 5
 # Longer words are cut: no real word needs more, and it bounds the work on hostile input.
 MAX_WORD = 24
@@ -58,12 +58,24 @@ def _char_grams(word: str, out: list[str]) -> None:
 def _word_grams(word: str) -> tuple[str, ...]:
     grams: list[str] = []
     _char_grams(word, grams)
+    latin = word
     if _CYRILLIC.search(word):
         latin = transliterate(word)
         if latin != word:
             _char_grams(latin, grams)
     grams.append(f"w:{word}")
+    skeleton = _skeleton(latin if _CYRILLIC.search(word) else word)
+    if len(skeleton) >= 2:
+        grams.append(f"c:{skeleton}")
     return tuple(grams)
+
+
+_VOWELS = re.compile(r"[aeiouy]+")
+
+
+def _skeleton(word: str) -> str:
+    """The consonants of a Latin word: "wht dd ptn dmnd" typed for "what did putin demand"."""
+    return _VOWELS.sub("", word)
 
 
 def feature_strings(text: str) -> list[str]:

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.core.evaluation import EVAL_DIR, leave_one_batch_out
-from bot.core.features import transliterate
+from bot.core.features import feature_strings, transliterate
 from bot.core.knowledge import DEFAULT_KNOWLEDGE_DIR, load_knowledge
 from bot.core.matcher import Matcher, message_parts
 from bot.core.model_cache import load_model
@@ -137,6 +137,15 @@ def test_explanation_shows_probabilities_nearest_examples_and_features(
 def test_cyrillic_words_also_give_their_latin_spelling() -> None:
     assert transliterate("путіним") == "putinym"
     assert transliterate("щодо") == "shchodo"
+
+
+def test_words_typed_without_vowels_share_a_feature_with_the_whole_word(
+    matcher: Matcher,
+) -> None:
+    assert "c:ptn" in feature_strings("wht dd ptn dmnd")
+    assert "c:ptn" in feature_strings("putin") and "c:ptn" in feature_strings("Путін")
+    result = matcher.match("wht dd ptn wnt n rtrn")
+    assert (result.status, result.entry_id) == ("answered", "putin-response")
 
 
 @pytest.mark.parametrize(
