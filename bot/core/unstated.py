@@ -23,16 +23,43 @@ _PERSON = (
     r"|зеленськ\w*|зеленск\w*|he|him|his|він|його|он|его)"
 )
 
-_AID = r"(?:aid|help|assistance|weapons|package|допомог\w*|пакет\w*|помощ\w*|помощь)"
-_MONEY_ASKED = re.compile(
-    r"(?:\b(?:dollars?|euros?|usd|monetary|сум[ауі]|сумм[ауы]|долар\w*|доллар\w*|євро|евро"
+
+class _Asked:
+    """Phrases that ask on their own, and words that ask only in order ("how long ... call").
+
+    Each ordered set is looked for one word after another from the first match on, so that
+    a hostile message of 10,000 characters costs a few scans, not a backtracking search.
+    """
+
+    def __init__(self, alone: str, *in_order: tuple[str, ...]) -> None:
+        self._alone = re.compile(alone, re.IGNORECASE)
+        self._in_order = [tuple(re.compile(p, re.IGNORECASE) for p in o) for o in in_order]
+
+    def search(self, text: str) -> bool:
+        if self._alone.search(text):
+            return True
+        for patterns in self._in_order:
+            at = 0
+            for pattern in patterns:
+                found = pattern.search(text, at)
+                if found is None:
+                    break
+                at = found.end()
+            else:
+                return True
+        return False
+
+
+_AID = r"\b(?:aid|help|assistance|weapons|package|допомог\w*|пакет\w*|помощ\w*|помощь)"
+_LARGE = r"\b(?:billions?|millions?|bn|мільярд\w*|мільйон\w*|миллиард\w*|миллион\w*)\b"
+_MONEY_ASKED = _Asked(
+    r"\b(?:dollars?|euros?|usd|monetary|сум[ауі]|сумм[ауы]|долар\w*|доллар\w*|євро|евро"
     r"|гро[шш]\w*|коштів|денег|деньги)\b|\$"
-    rf"|\b(?:billions?|millions?|bn|мільярд\w*|мільйон\w*|миллиард\w*|миллион\w*)\b.*\b{_AID}"
-    rf"|\b{_AID}.*\b(?:billions?|millions?|bn|мільярд\w*|мільйон\w*|миллиард\w*|миллион\w*)\b"
-    rf"|\bhow much (?:military )?{_AID}"
+    rf"|\bhow much (?:military )?{_AID[2:]}"
     r"|\bhow many (?:billions?|millions?)\b"
-    r"|\b(?:скільки|сколько) (?:мільярд|мільйон|миллиард|миллион)\w*)",
-    re.IGNORECASE,
+    r"|\b(?:скільки|сколько) (?:мільярд|мільйон|миллиард|миллион)\w*",
+    (_LARGE, _AID),
+    (_AID, _LARGE),
 )
 _MONEY_STATED = re.compile(r"\$|€|\b(?:dollars?|euros?|billions?|millions?)\b", re.IGNORECASE)
 
@@ -41,17 +68,19 @@ _TALK = (
     r"|розмов\w*|дзвін\w*|дзвон\w*|говорил\w*|розмовлял\w*|разговор\w*|звон\w*|звонок|созвон\w*"
     r"|переговор\w*|зустріч\w*|встреч\w*)"
 )
-_CLOCK_ASKED = re.compile(
+_PAUSE = r"\b(?:ceasefire|truce|pause|halt|ban|moratorium)\b"
+_CLOCK_ASKED = _Asked(
     r"\bwhat time\b(?!\s+(?:period|frame|span))|\bhow many (?:minutes|hours)\b|\bo'?clock\b"
     r"|\bо котрій\b|\bкотрій годині\b|\bво сколько\b|\bв котором часу\b"
     r"|\bскільки (?:хвилин|годин)\b|\bсколько (?:минут|часов)\b"
-    rf"|\bhow long did\b.*\b{_TALK}|\bhow long\b.*\b{_TALK}\b.*\b(?:last|go on|take)\b"
-    rf"|\bскільки трива\w*\b.*\b{_TALK}|\bсколько (?:длил|продолжал)\w*\b.*\b{_TALK}"
     rf"|\b{_TALK}\s+(?:\w+\s+)?(?:lasted|last)\b"
-    # How long a pause really held: the article reports proposals, not how they held up.
-    r"|\bhow long did\b.*\b(?:ceasefire|truce|pause|halt|ban|moratorium)\b.*\b(?:last|hold)\b"
     r"|\bactually (?:lasted|held)\b|\b(?:протрима|продержа)\w*",
-    re.IGNORECASE,
+    (r"\bhow long did\b", rf"\b{_TALK}"),
+    (r"\bhow long\b", rf"\b{_TALK}\b", r"\b(?:last|go on|take)\b"),
+    (r"\bскільки трива\w*", rf"\b{_TALK}"),
+    (r"\bсколько (?:длил|продолжал)\w*", rf"\b{_TALK}"),
+    # How long a pause really held: the article reports proposals, not how they held up.
+    (r"\bhow long did\b", _PAUSE, r"\b(?:last|hold)\b"),
 )
 _CLOCK_STATED = re.compile(
     r"\b\d{1,2}[:.]\d{2}\b|\b(?:a\.m\.|p\.m\.|o'clock)|\b\w+\s+(?:hours?|minutes?)\b",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -156,6 +157,20 @@ def test_odd_input_gets_a_clean_answer(snapshot: Snapshot, question: str) -> Non
     answer = snapshot.answer(question)
     assert answer.status in {"answered", "suggest", "unknown"}
     assert answer.text
+
+
+@pytest.mark.parametrize(
+    "phrase", ["billion ", "how long did the call ", "what happened after ", "скільки тривала "]
+)
+def test_a_huge_message_of_one_asking_phrase_is_decided_in_a_few_scans(
+    matcher: Matcher, phrase: str
+) -> None:
+    # The rules beside the model look for words in order, never backtracking over the text:
+    # 10,000 characters cost milliseconds (a backtracking pattern took 140 ms here).
+    question = (phrase * 10_000)[:10_000]
+    started = time.perf_counter()
+    matcher.match(question)
+    assert time.perf_counter() - started < 0.1
 
 
 _SHARED: dict[str, Snapshot] = {}
