@@ -196,11 +196,12 @@ class Matcher:
             for c in ranked
             if c.entry_id in self._step_of and c.score >= top.score / 2
         ]
-        step = max(named) + 1 if relation.direction == "after" else min(named) - 1
+        after = relation.direction == "after"
+        named_step = max(named) if after else min(named)
+        step = named_step + 1 if after else named_step - 1
         if not 0 <= step < len(self.knowledge.timeline):
             return None  # nothing the article reports comes after (or before) it
         target = self.knowledge.timeline[step][0]
-        named_step = step - 1 if relation.direction == "after" else step + 1
         result = MatchResult(
             "answered", question, target, top.score, (Candidate(target, top.score),)
         )
@@ -230,12 +231,13 @@ class Matcher:
             if unanswerable is None:
                 return whole, question, ranked, None
         parts = message_parts(question, self.params.part_min_words)
+        asking = [bool(unanswerable) and self._unanswerable.asked(p) for p in parts]
         # "Did the Saudis promise anything? money, guarantees?": what the article cannot give
         # is in a fragment that says what the question before it means, not a question apart.
-        if unanswerable and not any(self._unanswerable.asked(p) for p in parts):
+        if unanswerable and not any(asking):
             parts = []
-        for part in parts:
-            if unanswerable and self._unanswerable.asked(part):
+        for part, asks in zip(parts, asking, strict=False):
+            if asks:
                 continue
             part_ranked = self._probabilities(part)
             decided = self._decide(part, part_ranked)
